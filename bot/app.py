@@ -1,0 +1,133 @@
+"""Composition root: builds every adapter from Settings, wires them into the service and the aiohttp app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.adapters.embedded_redis import EmbeddedRedis
+from bot.adapters.redis_store import RedisIncidentStore
+from bot.adapters.slack_chat import SlackChat, make_client
+from bot.config import IncidentConfig, load_config
+from bot.jobs import Jobs
+from bot.metrics import Metrics
+from bot.ports import Clock
+from bot.service import IncidentService, utcnow
+from bot.settings import Settings
+from handlers.registry import Registry
+from handlers.slack import build_bolt_app
+from handlers.web import routes
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Firebreak:
+    """One running bot: what serve, check and the tests all build the same way."""
+
+    settings: Settings
+    config: IncidentConfig
+    metrics: Metrics
+    redis: aioredis.Redis
+    store: RedisIncidentStore
+    client: AsyncWebClient
+    service: IncidentService
+    jobs: Jobs
+    bolt: AsyncApp
+    embedded: EmbeddedRedis | None = None
+
+    async def close(self) -> None:
+        await self.jobs.drain()
+        await self.redis.aclose()
+        if self.embedded is not None:
+            await self.embedded.stop()
+
+
+async def connect_redis(settings: Settings) -> tuple[aioredis.Redis, EmbeddedRedis | None]:
+    embedded = None
+    url = settings.redis_url
+    if url is None:
+        embedded = EmbeddedRedis(settings.data_dir)
+        url = await embedded.start()
+    client = aioredis.from_url(url, decode_responses=True, health_check_interval=30)
+    return client, embedded
+
+
+async def build(settings: Settings, *, clock: Clock = utcnow, registry: Registry | None = None) -> Firebreak:
+    config = load_config(settings.config_file)
+    metrics = Metrics()
+    redis_client, embedded = await connect_redis(settings)
+    store = RedisIncidentStore(redis_client)
+    client = make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+    chat = SlackChat(client, metrics)
+    service = IncidentService(store, chat, config, announce_channel=settings.announce_channel, clock=clock)
+    jobs = Jobs(metrics)
+    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+    bolt = build_bolt_app(
+        service=service, client=client, jobs=jobs, metrics=metrics, signing_secret=secret, registry=registry
+    )
+    return Firebreak(settings, config, metrics, redis_client, store, client, service, jobs, bolt, embedded)
+
+
+async def reminder_loop(fb: Firebreak) -> None:
+    """Nudge ICs whose status update is overdue; the store's lease makes this safe with several replicas."""
+    while True:
+        try:
+            fb.metrics.reminders.inc(await fb.service.remind_due())
+        except Exception:
+            log.exception("reminder sweep failed; retrying next interval")
+        await asyncio.sleep(fb.settings.reminder_interval_seconds)
+
+
+def web_app(fb: Firebreak) -> web.Application:
+    app = web.Application()
+    app.add_routes(routes(fb.bolt, fb.store, fb.metrics))
+
+    async def background(_: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(reminder_loop(fb), name="firebreak:reminders")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await fb.jobs.drain()
+
+    app.cleanup_ctx.append(background)
+    return app
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGINT/SIGTERM: HTTP always (probes, metrics), plus Socket Mode when an app token is set."""
+    fb = await build(settings)
+    runner = web.AppRunner(web_app(fb), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    log.info("firebreak listening on http://%s:%s (Slack at /slack/events)", settings.host, settings.port)
+    socket_handler = None
+    if settings.slack_app_token is not None:
+        from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+        socket_handler = AsyncSocketModeHandler(fb.bolt, settings.slack_app_token.get_secret_value())
+        await socket_handler.connect_async()
+        log.info("firebreak connected to Slack over Socket Mode")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("firebreak shutting down")
+        if socket_handler is not None:
+            await socket_handler.close_async()
+        await runner.cleanup()
+        await fb.close()

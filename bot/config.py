@@ -1,0 +1,126 @@
+"""The incident practice a team configures: severities, roles, naming. Loaded from FIREBREAK_CONFIG YAML."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bot.errors import ConfigError
+
+
+class SeverityLevel(BaseModel):
+    """One rung of the severity ladder; level 1 is the worst."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    level: int = Field(ge=1, le=9)
+    """1 is the most severe."""
+    description: str
+    """What qualifies, shown in help and the declare modal."""
+    update_every_minutes: int = Field(gt=0, le=24 * 60)
+    """Status-update cadence: the IC is reminded when no update came for this long."""
+
+    @property
+    def name(self) -> str:
+        return f"sev{self.level}"
+
+    @property
+    def label(self) -> str:
+        return f"SEV{self.level}"
+
+
+DEFAULT_SEVERITIES = (
+    SeverityLevel(level=1, description="Critical: customer-facing outage or data loss", update_every_minutes=30),
+    SeverityLevel(level=2, description="Major: significant degradation for many users", update_every_minutes=60),
+    SeverityLevel(level=3, description="Minor: partial degradation, workaround exists", update_every_minutes=120),
+    SeverityLevel(level=4, description="Low: no user impact yet, needs coordination", update_every_minutes=240),
+)
+
+
+class IncidentConfig(BaseModel):
+    """How a team runs incidents. Every field has a default, so the YAML file is optional."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    command: str = "/incident"
+    """The slash command registered in the Slack app."""
+    channel_prefix: str = "inc"
+    """Incident channels are named <prefix>-<yyyymmdd>-<slug>."""
+    severities: tuple[SeverityLevel, ...] = DEFAULT_SEVERITIES
+    default_severity: int = 3
+    """Severity used when declare names none."""
+    roles: tuple[str, ...] = ("comms", "ops", "scribe")
+    """Roles besides the incident commander (ic), which always exists."""
+
+    @field_validator("command")
+    @classmethod
+    def _command_shape(cls, v: str) -> str:
+        if not re.fullmatch(r"/[a-z0-9_-]{1,31}", v):
+            raise ValueError("command must look like /incident (lowercase letters, digits, - or _)")
+        return v
+
+    @field_validator("channel_prefix")
+    @classmethod
+    def _prefix_shape(cls, v: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,20}", v):
+            raise ValueError("channel_prefix must be lowercase letters, digits, - or _, at most 21 characters")
+        return v
+
+    @field_validator("roles")
+    @classmethod
+    def _roles_shape(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for role in v:
+            if not re.fullmatch(r"[a-z][a-z0-9_-]{0,19}", role):
+                raise ValueError(f"role {role!r} must be a lowercase word (letters, digits, - or _)")
+        if "ic" in v:
+            raise ValueError("'ic' is built in; list only the other roles")
+        if len(set(v)) != len(v):
+            raise ValueError("roles must not repeat")
+        return v
+
+    @model_validator(mode="after")
+    def _ladder(self) -> IncidentConfig:
+        levels = [s.level for s in self.severities]
+        if not levels:
+            raise ValueError("severities must list at least one level")
+        if sorted(levels) != list(range(1, len(levels) + 1)):
+            raise ValueError("severity levels must be 1..N with no gaps or repeats")
+        if self.default_severity not in levels:
+            raise ValueError(f"default_severity {self.default_severity} is not one of the levels {levels}")
+        return self
+
+    def severity(self, level: int) -> SeverityLevel:
+        for s in self.severities:
+            if s.level == level:
+                return s
+        raise KeyError(level)
+
+    @property
+    def max_level(self) -> int:
+        return len(self.severities)
+
+
+def load_config(path: Path | None) -> IncidentConfig:
+    """Read the YAML file, turning every problem into one readable ConfigError."""
+    if path is None:
+        return IncidentConfig()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"FIREBREAK_CONFIG: {path} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"FIREBREAK_CONFIG: {path} is not valid YAML: {exc}") from None
+    if raw is None:
+        return IncidentConfig()
+    if not isinstance(raw, dict):
+        raise ConfigError(f"FIREBREAK_CONFIG: {path} must hold a mapping at the top level")
+    try:
+        return IncidentConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"FIREBREAK_CONFIG: {path}: {problems}") from None

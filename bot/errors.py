@@ -1,0 +1,40 @@
+"""Errors that carry a message meant for the person who typed the command."""
+
+from __future__ import annotations
+
+
+class FirebreakError(Exception):
+    """Base: str(exc) is safe and useful to show a user."""
+
+
+class ConfigError(FirebreakError):
+    """Settings or the YAML config are wrong; the process should not start."""
+
+
+class UsageError(FirebreakError):
+    """The command was malformed; the message says how to write it."""
+
+
+class NotFound(FirebreakError):
+    """The incident (or channel) named does not exist."""
+
+
+class InvalidTransition(FirebreakError):
+    """The incident is not in a state that allows this (e.g. resolving a resolved incident)."""
+
+
+class ChatError(FirebreakError):
+    """A chat platform call failed; `code` is the platform's error code (e.g. Slack's not_in_channel)."""
+
+    def __init__(self, message: str, *, code: str, method: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.method = method
+
+
+class ChannelNameTaken(ChatError):
+    """The channel name exists already; the caller picks another."""
+
+
+class Conflict(FirebreakError):
+    """Optimistic concurrency lost a race; the caller reloads and retries."""

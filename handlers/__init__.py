@@ -1,0 +1,1 @@
+"""Slack and HTTP handlers: parse, ack, call the core, render the reply."""

@@ -1,0 +1,1 @@
+"""Mitigation playbooks, one module each (parameters, plan, execute, undo). The first ones land with the playbook issue."""

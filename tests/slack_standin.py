@@ -1,0 +1,311 @@
+"""A Slack Web API stand-in for tests and local runs, reached through the client's base_url.
+
+It keeps channels and messages, answers in Slack's shapes, and enforces the Slack semantics firebreak
+relies on: bearer-token auth (invalid_auth), channel names (name_taken, invalid_name_specials),
+membership (not_in_channel for a bot outside a channel, already_in_channel), message existence for
+chat.update, Block Kit size limits (invalid_blocks), and rate limits (HTTP 429 with Retry-After).
+Errors can be scripted per method. response_url posts land on /response/<id> and are recorded too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+BOT_USER = "UFIREBREAK"
+
+
+@dataclass
+class Channel:
+    id: str
+    name: str
+    members: set[str] = field(default_factory=set)
+    topic: str = ""
+    is_private: bool = False
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Call:
+    method: str
+    args: dict[str, Any]
+
+
+@dataclass
+class Scripted:
+    error: str
+    status: int = 200
+    retry_after: int | None = None
+
+
+class SlackStandIn:
+    def __init__(self, bot_token: str = "xoxb-test-token", app_token: str = "xapp-test-token") -> None:
+        self.bot_token = bot_token
+        self.app_token = app_token
+        self.channels: dict[str, Channel] = {}
+        self.calls: list[Call] = []
+        self.responses: list[dict[str, Any]] = []
+        self.failures: dict[str, list[Scripted]] = {}
+        self.delay: dict[str, float] = {}
+        self._ids = itertools.count(1)
+        self._last_ts = 0.0
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+        self.socket_url: str | None = None
+
+    # ---- scripting and inspection ----------------------------------------------------------------
+
+    def add_channel(self, name: str, *, bot_member: bool = True, members: set[str] | None = None) -> Channel:
+        ch = Channel(id=f"C{next(self._ids):08d}", name=name, members=set(members or ()))
+        if bot_member:
+            ch.members.add(BOT_USER)
+        self.channels[ch.id] = ch
+        return ch
+
+    def fail(self, method: str, error: str, *, times: int = 1, status: int = 200, retry_after: int | None = None) -> None:
+        self.failures.setdefault(method, []).extend(Scripted(error, status, retry_after) for _ in range(times))
+
+    def calls_to(self, method: str) -> list[dict[str, Any]]:
+        return [c.args for c in self.calls if c.method == method]
+
+    def by_name(self, name: str) -> Channel:
+        return next(c for c in self.channels.values() if c.name == name)
+
+    def post_message(self, channel: Channel, text: str, user: str) -> dict[str, Any]:
+        """A message a person posted, for pin tests."""
+        message = {"type": "message", "user": user, "text": text, "ts": self._ts()}
+        channel.messages.append(message)
+        return message
+
+    # ---- server ----------------------------------------------------------------------------------
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_post("/api/{method}", self._api)
+        app.router.add_post("/response/{rid}", self._response_url)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def response_url(self, rid: str) -> str:
+        return f"{self.url}/response/{rid}"
+
+    async def _response_url(self, request: web.Request) -> web.Response:
+        payload = await request.json()
+        payload["_rid"] = request.match_info["rid"]
+        self.responses.append(payload)
+        return web.Response(text="ok")
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        args: dict[str, Any] = dict(request.query)
+        if request.content_type == "application/json":
+            args.update(await request.json())
+        else:
+            args.update(dict(await request.post()))
+        for key in ("blocks", "view"):
+            if isinstance(args.get(key), str):
+                args[key] = json.loads(args[key])
+        self.calls.append(Call(method, args))
+        if delay := self.delay.get(method):
+            await asyncio.sleep(delay)
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        expected = self.app_token if method == "apps.connections.open" else self.bot_token
+        if token != expected:
+            return _error("invalid_auth")
+        if queue := self.failures.get(method):
+            scripted = queue.pop(0)
+            headers = {"Retry-After": str(scripted.retry_after)} if scripted.retry_after is not None else {}
+            return web.json_response({"ok": False, "error": scripted.error}, status=scripted.status, headers=headers)
+        handler = getattr(self, "m_" + method.replace(".", "_"), None)
+        if handler is None:
+            return _error("unknown_method")
+        try:
+            result: dict[str, Any] = handler(args)
+        except SlackFailure as exc:
+            return _error(exc.code)
+        return web.json_response({"ok": True, **result})
+
+    # ---- methods ---------------------------------------------------------------------------------
+
+    def m_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"url": "https://firebreak-test.slack.com/", "team": "Firebreak Test", "user": "firebreak",
+                "team_id": "T00000001", "user_id": BOT_USER, "bot_id": "B00000001"}
+
+    def m_apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        if self.socket_url is None:
+            raise SlackFailure("not_allowed_token_type")
+        return {"url": self.socket_url}
+
+    def m_conversations_create(self, args: dict[str, Any]) -> dict[str, Any]:
+        name = str(args.get("name", ""))
+        if not re.fullmatch(r"[a-z0-9_-]{1,80}", name):
+            raise SlackFailure("invalid_name_specials" if name else "invalid_name_required")
+        if any(c.name == name for c in self.channels.values()):
+            raise SlackFailure("name_taken")
+        ch = self.add_channel(name)
+        ch.is_private = str(args.get("is_private", "false")).lower() == "true"
+        return {"channel": {"id": ch.id, "name": ch.name, "is_channel": True, "is_member": True}}
+
+    def m_conversations_invite(self, args: dict[str, Any]) -> dict[str, Any]:
+        ch = self._member_channel(args)
+        users = [u for u in str(args.get("users", "")).split(",") if u]
+        if not users:
+            raise SlackFailure("no_user")
+        if BOT_USER in users:
+            raise SlackFailure("cant_invite_self")
+        new = [u for u in users if u not in ch.members]
+        if not new:
+            raise SlackFailure("already_in_channel")
+        ch.members.update(new)
+        return {"channel": {"id": ch.id}}
+
+    def m_conversations_setTopic(self, args: dict[str, Any]) -> dict[str, Any]:
+        ch = self._member_channel(args)
+        topic = str(args.get("topic", ""))
+        if len(topic) > 250:
+            raise SlackFailure("too_long")
+        ch.topic = topic
+        return {"channel": {"id": ch.id, "topic": {"value": topic}}}
+
+    def m_conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        ch = self._channel(args)
+        return {"channel": {"id": ch.id, "name": ch.name, "is_member": BOT_USER in ch.members}}
+
+    def m_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        ch = self._member_channel(args)
+        latest = float(args.get("latest", "inf"))
+        inclusive = str(args.get("inclusive", "false")).lower() in ("true", "1")
+        msgs = [m for m in ch.messages if "thread_ts" not in m or m["thread_ts"] == m["ts"]]
+        msgs = [m for m in msgs if float(m["ts"]) < latest or (inclusive and float(m["ts"]) == latest)]
+        limit = int(args.get("limit", 100))
+        return {"messages": list(reversed(msgs))[:limit], "has_more": False}
+
+    def m_conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        ch = self._member_channel(args)
+        ts = str(args.get("ts"))
+        msgs = [m for m in ch.messages if m["ts"] == ts or m.get("thread_ts") == ts]
+        if not msgs:
+            raise SlackFailure("thread_not_found")
+        return {"messages": msgs, "has_more": False}
+
+    def m_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
+        ch = self._channel(args)
+        if BOT_USER not in ch.members and ch.is_private:
+            raise SlackFailure("not_in_channel")
+        if not args.get("text") and not args.get("blocks"):
+            raise SlackFailure("no_text")
+        _check_blocks(args.get("blocks"))
+        message = {"type": "message", "user": BOT_USER, "text": args.get("text", ""), "ts": self._ts(),
+                   "blocks": args.get("blocks")}
+        if args.get("thread_ts"):
+            if not any(m["ts"] == args["thread_ts"] for m in ch.messages):
+                raise SlackFailure("thread_not_found")
+            message["thread_ts"] = args["thread_ts"]
+        ch.messages.append(message)
+        return {"channel": ch.id, "ts": message["ts"], "message": message}
+
+    def m_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        ch = self._channel(args)
+        _check_blocks(args.get("blocks"))
+        for m in ch.messages:
+            if m["ts"] == args.get("ts"):
+                if m["user"] != BOT_USER:
+                    raise SlackFailure("cant_update_message")
+                m.update(text=args.get("text", ""), blocks=args.get("blocks"))
+                return {"channel": ch.id, "ts": m["ts"]}
+        raise SlackFailure("message_not_found")
+
+    def m_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        ch = self._channel(args)
+        if BOT_USER not in ch.members and ch.is_private:
+            raise SlackFailure("not_in_channel")
+        if not args.get("user"):
+            raise SlackFailure("user_not_in_channel")
+        _check_blocks(args.get("blocks"))
+        return {"message_ts": self._ts()}
+
+    def m_views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = args.get("view")
+        if not args.get("trigger_id"):
+            raise SlackFailure("invalid_trigger_id")
+        if not isinstance(view, dict) or view.get("type") != "modal" or len(view["title"]["text"]) > 24:
+            raise SlackFailure("invalid_arguments")
+        _check_blocks(view.get("blocks"))
+        return {"view": {"id": f"V{next(self._ids):08d}", **view}}
+
+    # ---- helpers ---------------------------------------------------------------------------------
+
+    def _ts(self) -> str:
+        now = max(time.time(), self._last_ts + 0.000001)
+        self._last_ts = now
+        return f"{now:.6f}"
+
+    def _channel(self, args: dict[str, Any]) -> Channel:
+        ref = str(args.get("channel", ""))
+        if ref in self.channels:
+            return self.channels[ref]
+        name = ref.lstrip("#")
+        for ch in self.channels.values():
+            if ch.name == name and not ch.is_private:
+                return ch
+        raise SlackFailure("channel_not_found")
+
+    def _member_channel(self, args: dict[str, Any]) -> Channel:
+        ch = self._channel(args)
+        if BOT_USER not in ch.members:
+            raise SlackFailure("not_in_channel")
+        return ch
+
+
+class SlackFailure(Exception):
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _error(code: str) -> web.Response:
+    return web.json_response({"ok": False, "error": code})
+
+
+def _check_blocks(blocks: Any) -> None:
+    """Slack's documented Block Kit limits that firebreak's messages could run into."""
+    if blocks is None:
+        return
+    if not isinstance(blocks, list) or len(blocks) > 50:
+        raise SlackFailure("invalid_blocks")
+    for b in blocks:
+        kind = b.get("type")
+        text = (b.get("text") or {}).get("text", "")
+        if kind == "section":
+            fields = b.get("fields") or []
+            if (not text and not fields) or len(text) > 3000 or len(fields) > 10:
+                raise SlackFailure("invalid_blocks")
+            if any(len(f.get("text", "")) > 2000 for f in fields):
+                raise SlackFailure("invalid_blocks")
+        elif kind == "header":
+            if b["text"]["type"] != "plain_text" or not 0 < len(text) <= 150:
+                raise SlackFailure("invalid_blocks")
+        elif kind == "context":
+            if not 0 < len(b.get("elements", [])) <= 10:
+                raise SlackFailure("invalid_blocks")
+        elif kind == "actions":
+            if not 0 < len(b.get("elements", [])) <= 25:
+                raise SlackFailure("invalid_blocks")
+        elif kind not in ("input", "divider"):
+            raise SlackFailure("invalid_blocks")
