@@ -69,7 +69,9 @@ async def build(settings: Settings, *, clock: Clock = utcnow, registry: Registry
     store = RedisIncidentStore(redis_client)
     client = make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
     chat = SlackChat(client, metrics)
-    service = IncidentService(store, chat, config, announce_channel=settings.announce_channel, clock=clock)
+    service = IncidentService(
+        store, chat, config, announce_channel=settings.announce_channel, clock=clock, metrics=metrics
+    )
     jobs = Jobs(metrics)
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     bolt = build_bolt_app(
@@ -117,7 +119,7 @@ async def serve(settings: Settings) -> None:
         from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
         socket_handler = AsyncSocketModeHandler(fb.bolt, settings.slack_app_token.get_secret_value())
-        await socket_handler.connect_async()
+        await socket_handler.connect_async()  # type: ignore[no-untyped-call]  # bolt leaves it unannotated
         log.info("firebreak connected to Slack over Socket Mode")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -128,6 +130,6 @@ async def serve(settings: Settings) -> None:
     finally:
         log.info("firebreak shutting down")
         if socket_handler is not None:
-            await socket_handler.close_async()
+            await socket_handler.close_async()  # type: ignore[no-untyped-call]
         await runner.cleanup()
         await fb.close()

@@ -15,7 +15,7 @@ from bot.settings import Settings
 
 def _settings_or_exit() -> Settings:
     try:
-        return Settings()  # type: ignore[call-arg]
+        return Settings()
     except ValidationError as exc:
         print("firebreak: the configuration is not usable:", file=sys.stderr)
         for err in exc.errors():

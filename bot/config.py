@@ -120,7 +120,5 @@ def load_config(path: Path | None) -> IncidentConfig:
     try:
         return IncidentConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors())
         raise ConfigError(f"FIREBREAK_CONFIG: {path}: {problems}") from None

@@ -37,7 +37,7 @@ class Jobs:
     def pending(self) -> int:
         return len(self._tasks)
 
-    async def drain(self, timeout: float = 30.0) -> None:
+    async def drain(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109 - a grace period, not a cancel scope
         """Wait for running jobs (and jobs they start) to finish; cancel what is left after `timeout`."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

@@ -12,29 +12,44 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.slack_requests = Counter(
-            "firebreak_slack_requests_total", "Slack requests received, by kind and HTTP status.",
-            ["kind", "status"], registry=self.registry,
+            "firebreak_slack_requests_total",
+            "Slack requests received, by kind and HTTP status.",
+            ["kind", "status"],
+            registry=self.registry,
         )
         self.ack_seconds = Histogram(
-            "firebreak_ack_seconds", "Time from receiving a Slack request to answering it.",
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5), registry=self.registry,
+            "firebreak_ack_seconds",
+            "Time from receiving a Slack request to answering it.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=self.registry,
         )
         self.commands = Counter(
-            "firebreak_commands_total", "Subcommands run after their ack, by outcome (ok, user_error, failed).",
-            ["subcommand", "outcome"], registry=self.registry,
+            "firebreak_commands_total",
+            "Subcommands run after their ack, by outcome (ok, user_error, failed).",
+            ["subcommand", "outcome"],
+            registry=self.registry,
         )
         self.incidents_declared = Counter(
-            "firebreak_incidents_declared_total", "Incidents declared, by severity.", ["severity"], registry=self.registry,
+            "firebreak_incidents_declared_total",
+            "Incidents declared, by severity.",
+            ["severity"],
+            registry=self.registry,
         )
         self.slack_api_errors = Counter(
-            "firebreak_slack_api_errors_total", "Slack Web API calls that failed, by method and error code.",
-            ["method", "error"], registry=self.registry,
+            "firebreak_slack_api_errors_total",
+            "Slack Web API calls that failed, by method and error code.",
+            ["method", "error"],
+            registry=self.registry,
         )
         self.background_tasks = Gauge(
-            "firebreak_background_tasks", "Post-ack jobs currently running.", registry=self.registry,
+            "firebreak_background_tasks",
+            "Post-ack jobs currently running.",
+            registry=self.registry,
         )
         self.reminders = Counter(
-            "firebreak_update_reminders_total", "Reminders sent to ICs for overdue status updates.", registry=self.registry,
+            "firebreak_update_reminders_total",
+            "Reminders sent to ICs for overdue status updates.",
+            registry=self.registry,
         )
 
     def render(self) -> bytes:

@@ -40,6 +40,9 @@ class IncidentStore(Protocol):
     async def timeline(self, incident_id: int) -> list[TimelineEvent]:
         """Events ordered by when they happened (pins carry their message's original time)."""
 
+    async def append(self, incident_id: int, event: TimelineEvent) -> None:
+        """Add a timeline event that changes nothing else about the incident (notes, warnings)."""
+
     async def append_once(self, incident_id: int, dedupe: str, event: TimelineEvent) -> bool:
         """Append unless an event with the same dedupe key was appended before; True if appended."""
 

@@ -1,14 +1,25 @@
-"""The incident lifecycle: every state change goes through here, lands atomically with its timeline event, then is shown in chat."""
+"""The incident lifecycle: each change lands atomically with its timeline event, then is shown in chat."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bot.config import IncidentConfig
-from bot.errors import ChannelNameTaken, ChatError, Conflict, FirebreakError, InvalidTransition, NotFound, UsageError
+from bot.errors import (
+    ChannelNameTaken,
+    ChatError,
+    Conflict,
+    FirebreakError,
+    InvalidTransition,
+    NotFound,
+    UsageError,
+)
+from bot.metrics import Metrics
 from bot.models import IC, ChatMessage, EventKind, Incident, Post, PostKind, Status, TimelineEvent
 from bot.ports import Chat, Clock, IncidentStore
 from bot.refs import IncidentRef, channel_name, slugify
@@ -21,6 +32,7 @@ DECLARE_DEDUPE_SECONDS = 600
 CHANNEL_NAME_ATTEMPTS = 20
 REMINDER_LEASE_SECONDS = 120
 TOPIC_LIMIT = 250
+CHANGE_ATTEMPTS = 25
 
 Change = Callable[[Incident], tuple[Incident, list[TimelineEvent]] | None]
 
@@ -47,7 +59,9 @@ class IncidentService:
         *,
         announce_channel: str | None,
         clock: Clock = utcnow,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics
         self.store = store
         self.chat = chat
         self.config = config
@@ -100,7 +114,10 @@ class IncidentService:
         description: str = "",
         dedupe_key: str | None = None,
     ) -> Outcome:
-        """Record the incident, then open its channel and announce it. A repeat with the same key resumes, never duplicates."""
+        """Record the incident, then open its channel and announce it.
+
+        A repeat with the same key (same person, same title, within 10 minutes) resumes; it never duplicates.
+        """
         title = " ".join(title.split())
         if not title:
             raise UsageError(f"An incident needs a title: `{self.config.command} declare [sev1-sev4] <title>`")
@@ -127,9 +144,17 @@ class IncidentService:
                 next_update_due=now + self._cadence(level),
             )
             events = [
-                TimelineEvent(at=now, kind=EventKind.DECLARED, actor=actor, text=f"Declared {incident.sev_label}: {title}"),
                 TimelineEvent(
-                    at=now, kind=EventKind.ROLE_ASSIGNED, actor=actor, text=f"<@{actor}> is incident commander",
+                    at=now,
+                    kind=EventKind.DECLARED,
+                    actor=actor,
+                    text=f"Declared {incident.sev_label}: {title}",
+                ),
+                TimelineEvent(
+                    at=now,
+                    kind=EventKind.ROLE_ASSIGNED,
+                    actor=actor,
+                    text=f"<@{actor}> is incident commander",
                     data={"role": IC, "user": actor},
                 ),
             ]
@@ -138,6 +163,8 @@ class IncidentService:
             except Conflict:
                 existing = await self.get(bound)
                 created = False
+            if created and self.metrics:
+                self.metrics.incidents_declared.labels(str(level)).inc()
         outcome = await self._provision(existing.id)
         outcome.changed = created
         return outcome
@@ -153,15 +180,29 @@ class IncidentService:
                     incident_id,
                     lambda i: (
                         i.model_copy(update={"channel_id": channel_id, "channel_name": name}),
-                        [self._event(EventKind.CHANNEL_CREATED, None, f"Channel #{name} created", channel=channel_id)],
+                        [
+                            self._event(
+                                EventKind.CHANNEL_CREATED,
+                                None,
+                                f"Channel #{name} created",
+                                channel=channel_id,
+                            )
+                        ],
                     ),
                 )
                 members = list(dict.fromkeys(u for u in (incident.declared_by, incident.ic) if u))
                 await self._soft(incident, warnings, "invite you to the channel", self.chat.invite(channel_id, members))
-                await self._soft(incident, warnings, "set the channel topic", self.chat.set_topic(channel_id, _topic(incident)))
+                await self._soft(
+                    incident,
+                    warnings,
+                    "set the channel topic",
+                    self.chat.set_topic(channel_id, _topic(incident)),
+                )
             channel = _channel(incident)
             if incident.summary_ts is None:
-                ts = await self.chat.post(channel, Post(kind=PostKind.SUMMARY, incident=incident, text=_summary_text(incident)))
+                ts = await self.chat.post(
+                    channel, Post(kind=PostKind.SUMMARY, incident=incident, text=_summary_text(incident))
+                )
                 incident, _ = await self._change(incident_id, lambda i: (i.model_copy(update={"summary_ts": ts}), []))
             if incident.announce_channel and incident.announce_ts is None:
                 post = Post(kind=PostKind.ANNOUNCEMENT, incident=incident, text=_announce_text(incident))
@@ -170,7 +211,9 @@ class IncidentService:
                 except ChatError as exc:
                     await self._warn(incident, warnings, f"Couldn't announce in {incident.announce_channel}: {exc}")
                 else:
-                    incident, _ = await self._change(incident_id, lambda i: (i.model_copy(update={"announce_ts": ts}), []))
+                    incident, _ = await self._change(
+                        incident_id, lambda i: (i.model_copy(update={"announce_ts": ts}), [])
+                    )
         return Outcome(incident, warnings=warnings)
 
     async def _create_channel(self, incident: Incident) -> tuple[str, str]:
@@ -200,7 +243,10 @@ class IncidentService:
             if previous == user:
                 return None
             if role == IC and previous:
-                kind, text = EventKind.IC_HANDOFF, f"Incident commander handed off from <@{previous}> to <@{user}>"
+                kind, text = (
+                    EventKind.IC_HANDOFF,
+                    f"Incident commander handed off from <@{previous}> to <@{user}>",
+                )
             else:
                 kind = EventKind.ROLE_ASSIGNED
                 name = "incident commander" if role == IC else role
@@ -231,19 +277,28 @@ class IncidentService:
             update: dict[str, object] = {"severity": level}
             if i.is_open and (i.next_update_due is None or due < i.next_update_due):
                 update["next_update_due"] = due
-            return i.model_copy(update=update), [self._event(EventKind.SEVERITY_CHANGED, actor, text, previous=str(i.severity), severity=str(level))]
+            return i.model_copy(update=update), [
+                self._event(EventKind.SEVERITY_CHANGED, actor, text, previous=str(i.severity), severity=str(level))
+            ]
 
         before = incident
         incident, changed = await self._change(incident.id, change)
         warnings: list[str] = []
         if changed:
-            text = f"{_short(incident)}: severity {'raised' if level < before.severity else 'lowered'} to *SEV{level}* by <@{actor}>"
+            verb = "raised" if level < before.severity else "lowered"
+            text = f"{_short(incident)}: severity {verb} to *SEV{level}* by <@{actor}>"
             await self._notify(incident, warnings, text, announce=True)
             await self._sync(before, incident, warnings)
         return Outcome(incident, changed, warnings)
 
     async def post_update(
-        self, incident: Incident, text: str, actor: str, *, status: Status | None = None, next_minutes: int | None = None
+        self,
+        incident: Incident,
+        text: str,
+        actor: str,
+        *,
+        status: Status | None = None,
+        next_minutes: int | None = None,
     ) -> Outcome:
         text = text.strip()
         if not text:
@@ -267,12 +322,25 @@ class IncidentService:
         incident, _ = await self._change(incident.id, change)
         warnings: list[str] = []
         post = Post(
-            kind=PostKind.UPDATE, incident=incident, text=text[:MAX_TEXT], next_update_due=incident.next_update_due
+            kind=PostKind.UPDATE,
+            incident=incident,
+            text=text[:MAX_TEXT],
+            next_update_due=incident.next_update_due,
         )
-        await self._soft(incident, warnings, "post the update in the incident channel", self.chat.post(_channel(incident), post))
+        await self._soft(
+            incident,
+            warnings,
+            "post the update in the incident channel",
+            self.chat.post(_channel(incident), post),
+        )
         if incident.announce_channel and incident.announce_ts:
             threaded = post.model_copy(update={"thread_ts": incident.announce_ts})
-            await self._soft(incident, warnings, "thread the update under the announcement", self.chat.post(incident.announce_channel, threaded))
+            await self._soft(
+                incident,
+                warnings,
+                "thread the update under the announcement",
+                self.chat.post(incident.announce_channel, threaded),
+            )
         await self._sync(before, incident, warnings)
         return Outcome(incident, True, warnings)
 
@@ -280,8 +348,7 @@ class IncidentService:
         text = text.strip()
         if not text:
             raise UsageError(f"Nothing to note: `{self.config.command} note <text>`")
-        event = self._event(EventKind.NOTE, actor, text[:MAX_TEXT])
-        incident, _ = await self._change(incident.id, lambda i: (i, [event]))
+        await self.store.append(incident.id, self._event(EventKind.NOTE, actor, text[:MAX_TEXT]))
         return Outcome(incident)
 
     async def resolve(self, incident: Incident, summary: str, actor: str) -> Outcome:
@@ -292,7 +359,12 @@ class IncidentService:
             if not i.is_open:
                 raise InvalidTransition(f"{i.ref} was already resolved at {i.resolved_at:%Y-%m-%d %H:%M} UTC.")
             text = "Resolved" + (f": {summary}" if summary else "")
-            update = {"status": Status.RESOLVED, "resolved_at": now, "resolution": summary or None, "next_update_due": None}
+            update = {
+                "status": Status.RESOLVED,
+                "resolved_at": now,
+                "resolution": summary or None,
+                "next_update_due": None,
+            }
             return i.model_copy(update=update), [self._event(EventKind.RESOLVED, actor, text)]
 
         before = incident
@@ -330,9 +402,7 @@ class IncidentService:
 
     # ---- timeline from the channel ---------------------------------------------------------------
 
-    async def record_pin(
-        self, channel_id: str, ts: str, actor: str | None, message: ChatMessage | None = None
-    ) -> bool:
+    async def record_pin(self, channel_id: str, ts: str, actor: str | None, message: ChatMessage | None = None) -> bool:
         """A pinned (or :pushpin:-reacted) message joins the timeline once, at the time it was originally posted."""
         incident = await self.store.by_channel(channel_id)
         if incident is None:
@@ -390,8 +460,10 @@ class IncidentService:
         return TimelineEvent(at=self.clock(), kind=kind, actor=actor, text=text, data=data)
 
     async def _change(self, incident_id: int, change: Change) -> tuple[Incident, bool]:
-        """Read, apply, save with optimistic locking; a lost race re-reads and re-applies."""
-        for _ in range(10):
+        """Read, apply, save with optimistic locking; a lost race re-reads and re-applies after a jittered pause."""
+        for attempt in range(CHANGE_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(random.uniform(0, 0.005 * attempt))  # noqa: S311 - jitter, not crypto
             current = await self.get(incident_id)
             result = change(current)
             if result is None:
@@ -414,8 +486,8 @@ class IncidentService:
         warnings.append(text)
         log.warning("%s: %s", incident.ref, text)
         try:
-            await self._change(incident.id, lambda i: (i, [self._event(EventKind.WARNING, None, text)]))
-        except FirebreakError:
+            await self.store.append(incident.id, self._event(EventKind.WARNING, None, text))
+        except Exception:
             log.exception("%s: could not record warning", incident.ref)
 
     async def _notify(self, incident: Incident, warnings: list[str], text: str, *, announce: bool = False) -> None:
@@ -430,17 +502,42 @@ class IncidentService:
             return
         threaded = post.model_copy(update={"thread_ts": incident.announce_ts})
         root = Post(kind=PostKind.ANNOUNCEMENT, incident=incident, text=_announce_text(incident))
-        await self._soft(incident, warnings, "reply under the announcement", self.chat.post(incident.announce_channel, threaded))
-        await self._soft(incident, warnings, "refresh the announcement", self.chat.edit(incident.announce_channel, incident.announce_ts, root))
+        await self._soft(
+            incident,
+            warnings,
+            "reply under the announcement",
+            self.chat.post(incident.announce_channel, threaded),
+        )
+        await self._soft(
+            incident,
+            warnings,
+            "refresh the announcement",
+            self.chat.edit(incident.announce_channel, incident.announce_ts, root),
+        )
 
     async def _sync(self, before: Incident, after: Incident, warnings: list[str]) -> None:
-        """Keep the channel topic and the pinned summary in step with the record."""
-        channel = _channel(after)
-        if _topic(before) != _topic(after):
-            await self._soft(after, warnings, "update the channel topic", self.chat.set_topic(channel, _topic(after)))
-        if after.summary_ts:
-            summary = Post(kind=PostKind.SUMMARY, incident=after, text=_summary_text(after))
-            await self._soft(after, warnings, "refresh the summary message", self.chat.edit(channel, after.summary_ts, summary))
+        """Keep the channel topic and the summary message in step with the record.
+
+        Concurrent commands finish in any order, so this renders from the latest record under a lock:
+        whichever sync runs last shows the newest state.
+        """
+        if _topic(before) == _topic(after) and not after.summary_ts:
+            return
+        async with self.store.lock(f"sync:{after.id}", timeout_seconds=30):
+            latest = await self.get(after.id)
+            channel = _channel(latest)
+            if _topic(before) != _topic(after):
+                await self._soft(
+                    latest, warnings, "update the channel topic", self.chat.set_topic(channel, _topic(latest))
+                )
+            if latest.summary_ts:
+                summary = Post(kind=PostKind.SUMMARY, incident=latest, text=_summary_text(latest))
+                await self._soft(
+                    latest,
+                    warnings,
+                    "refresh the summary message",
+                    self.chat.edit(channel, latest.summary_ts, summary),
+                )
 
 
 def _channel(incident: Incident) -> str:

@@ -52,18 +52,16 @@ class Settings(BaseSettings):
     port: int = Field(default=3000, ge=0, le=65535, validation_alias=AliasChoices("FIREBREAK_PORT", "port"))
     """Port the HTTP server binds (Slack requests, /healthz, /readyz, /metrics)."""
 
-    config_file: Path | None = Field(
-        default=None, validation_alias=AliasChoices("FIREBREAK_CONFIG", "config_file")
-    )
+    config_file: Path | None = Field(default=None, validation_alias=AliasChoices("FIREBREAK_CONFIG", "config_file"))
     """YAML file with severities, roles, channel prefix and command name (see deploy/firebreak.example.yaml)."""
 
-    data_dir: Path = Field(
-        default=Path(".firebreak"), validation_alias=AliasChoices("FIREBREAK_DATA_DIR", "data_dir")
-    )
+    data_dir: Path = Field(default=Path(".firebreak"), validation_alias=AliasChoices("FIREBREAK_DATA_DIR", "data_dir"))
     """Where the embedded Redis keeps its data when REDIS_URL is unset."""
 
     reminder_interval_seconds: float = Field(
-        default=15.0, gt=0, validation_alias=AliasChoices("FIREBREAK_REMINDER_INTERVAL", "reminder_interval_seconds")
+        default=15.0,
+        gt=0,
+        validation_alias=AliasChoices("FIREBREAK_REMINDER_INTERVAL", "reminder_interval_seconds"),
     )
     """How often the bot looks for incidents whose status update is overdue."""
 

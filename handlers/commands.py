@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.config import IncidentConfig
@@ -39,7 +40,7 @@ def _no_args(rest: str, config: IncidentConfig) -> None:
         raise UsageError(f"This subcommand takes no arguments (got {rest.strip()!r}).")
 
 
-def _required(what: str) -> object:
+def _required(what: str) -> Callable[[str, IncidentConfig], str]:
     def parse(rest: str, config: IncidentConfig) -> str:
         if not rest.strip():
             raise UsageError(f"Missing {what}.")
@@ -75,7 +76,7 @@ def parse_update(rest: str, config: IncidentConfig) -> UpdateArgs:
         status = Status(m["s"].lower())
         if status is Status.RESOLVED:
             raise UsageError("To resolve, use `resolve [summary]`.")
-        text = text[m.end():]
+        text = text[m.end() :]
     if not text:
         raise UsageError("Say what changed, e.g. `update rolled back api to v41, error rate falling next 15`.")
     return UpdateArgs(text=text, status=status, next_minutes=next_minutes)
@@ -141,11 +142,15 @@ async def declare(ctx: CommandContext, args: DeclareArgs | None) -> Reply | None
     )
 
 
-@registry.subcommand("ic", usage="ic [@user]", summary="Make someone (default: you) incident commander.", parse=parse_ic)
+@registry.subcommand(
+    "ic", usage="ic [@user]", summary="Make someone (default: you) incident commander.", parse=parse_ic
+)
 async def ic(ctx: CommandContext, user: str | None) -> Reply:
     who = user or ctx.user
     outcome = await ctx.service.assign_role(ctx.target, IC, who, ctx.user)
-    return outcome_reply(outcome, f"<@{who}> is now IC of {ctx.target.ref}.", f"<@{who}> is already IC of {ctx.target.ref}.")
+    return outcome_reply(
+        outcome, f"<@{who}> is now IC of {ctx.target.ref}.", f"<@{who}> is already IC of {ctx.target.ref}."
+    )
 
 
 @registry.subcommand("role", usage="role <comms|ops|scribe> @user", summary="Assign a role.", parse=parse_role)
@@ -176,7 +181,9 @@ async def update(ctx: CommandContext, args: UpdateArgs) -> Reply:
     return outcome_reply(outcome, f"Update posted. Next one due by {when}.", "")
 
 
-@registry.subcommand("note", usage="note <text>", summary="Add a note to the timeline.", parse=_required("the note text"))  # type: ignore[arg-type]
+@registry.subcommand(
+    "note", usage="note <text>", summary="Add a note to the timeline.", parse=_required("the note text")
+)
 async def note(ctx: CommandContext, text: str) -> Reply:
     outcome = await ctx.service.add_note(ctx.target, text, ctx.user)
     return outcome_reply(outcome, f":spiral_note_pad: Noted in the {ctx.target.ref} timeline.", "")

@@ -26,7 +26,10 @@ TIMELINE_LIMIT = 60
 
 def status_reply(incident: Incident) -> Reply:
     where = f" in <#{incident.channel_id}>" if incident.channel_id else ""
-    blocks: list[Block] = [section(f"*{incident.ref}* · *{incident.title}*{where}"), incident_fields(incident)]
+    blocks: list[Block] = [
+        section(f"*{incident.ref}* · *{incident.title}*{where}"),
+        incident_fields(incident),
+    ]
     if incident.last_update_at:
         blocks.append(context(f"Last status update {slack_time(incident.last_update_at)}"))
     elif incident.is_open:
@@ -59,12 +62,15 @@ def timeline_reply(incident: Incident, events: list[TimelineEvent]) -> Reply:
 
 
 def help_reply(registry: Registry, config: IncidentConfig) -> Reply:
-    sevs = "\n".join(f"• *{s.name}* {s.description} (updates every {s.update_every_minutes} min)" for s in config.severities)
+    sevs = "\n".join(
+        f"• *{s.name}* {s.description} (updates every {s.update_every_minutes} min)" for s in config.severities
+    )
     roles = ", ".join(("ic", *config.roles))
     text = (
         f"*firebreak* runs incidents from Slack.\n{registry.usage(config.command)}\n\n*Severities*\n{sevs}\n\n"
         f"*Roles* {roles}\nInside an incident channel commands act on that incident; elsewhere name it first, "
-        f"right after the subcommand, e.g. `{config.command} status INC-7` or `{config.command} update #inc-... <text>`. "
+        f"right after the subcommand, e.g. `{config.command} status INC-7` or "
+        f"`{config.command} update #inc-... <text>`. "
         "Pin a message (or react with :pushpin:) to add it to the timeline."
     )
     return Reply(text, [section(text)])

@@ -1,4 +1,4 @@
-"""The bolt app: one /incident listener routed through the subcommand registry, plus buttons, the form and pin events."""
+"""The bolt app: one /incident listener routed through the subcommand registry, plus buttons, form and pins."""
 
 from __future__ import annotations
 
@@ -31,7 +31,12 @@ class SlackHandlers:
     """Listeners share these collaborators; each listener acks first and hands slow work to Jobs."""
 
     def __init__(
-        self, service: IncidentService, client: AsyncWebClient, jobs: Jobs, metrics: Metrics, registry: Registry
+        self,
+        service: IncidentService,
+        client: AsyncWebClient,
+        jobs: Jobs,
+        metrics: Metrics,
+        registry: Registry,
     ) -> None:
         self.service = service
         self.client = client
@@ -76,12 +81,19 @@ class SlackHandlers:
         async def deliver(reply: Reply) -> None:
             if respond is not None:
                 try:
-                    await respond(text=reply.text, blocks=reply.blocks, response_type="ephemeral", replace_original=False)
+                    await respond(
+                        text=reply.text,
+                        blocks=reply.blocks,
+                        response_type="ephemeral",
+                        replace_original=False,
+                    )
                     return
                 except Exception:
                     log.warning("response_url delivery failed; falling back to chat.postEphemeral", exc_info=True)
             try:
-                await self.client.chat_postEphemeral(channel=channel_id, user=user, text=reply.text, blocks=reply.blocks)
+                await self.client.chat_postEphemeral(
+                    channel=channel_id, user=user, text=reply.text, blocks=reply.blocks
+                )
             except Exception:
                 await self.client.chat_postMessage(channel=user, text=reply.text, blocks=reply.blocks)
 

@@ -1,1 +1,1 @@
-"""Mitigation playbooks, one module each (parameters, plan, execute, undo). The first ones land with the playbook issue."""
+"""Mitigation playbooks, one module each (parameters, plan, execute, undo); the first land with their issue."""

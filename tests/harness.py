@@ -75,19 +75,34 @@ class Harness:
             return resp.status, await resp.text()
 
     async def command(
-        self, text: str, *, user: str = "UALICE", channel: str = "CGENERAL", trigger: str | None = None,
+        self,
+        text: str,
+        *,
+        user: str = "UALICE",
+        channel: str = "CGENERAL",
+        trigger: str | None = None,
         retry: int | None = None,
     ) -> dict[str, Any]:
         """Send a signed slash command; returns the ack body as JSON ({} for an empty ack)."""
         n = next(self._seq)
         form = {
-            "token": "deprecated", "team_id": "T00000001", "team_domain": "firebreak-test",
-            "channel_id": channel, "channel_name": "whatever", "user_id": user, "user_name": user.lower(),
-            "command": self.fb.config.command, "text": text, "api_app_id": "A00000001",
-            "response_url": self.slack.response_url(f"cmd{n}"), "trigger_id": trigger or f"trig.{n}.{time.time_ns()}",
+            "token": "deprecated",
+            "team_id": "T00000001",
+            "team_domain": "firebreak-test",
+            "channel_id": channel,
+            "channel_name": "whatever",
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": self.fb.config.command,
+            "text": text,
+            "api_app_id": "A00000001",
+            "response_url": self.slack.response_url(f"cmd{n}"),
+            "trigger_id": trigger or f"trig.{n}.{time.time_ns()}",
         }
         body = urlencode(form)
-        headers = sign(body) | ({"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"} if retry else {})
+        headers = sign(body) | (
+            {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"} if retry else {}
+        )
         status, text_ = await self.post_raw(body, headers, "application/x-www-form-urlencoded")
         assert status == 200, (status, text_)
         return json.loads(text_) if text_ else {}
@@ -98,12 +113,19 @@ class Harness:
 
     async def event(self, event: dict[str, Any], *, event_id: str | None = None, retry: int | None = None) -> int:
         envelope = {
-            "token": "deprecated", "team_id": "T00000001", "api_app_id": "A00000001", "type": "event_callback",
-            "event_id": event_id or f"Ev{next(self._seq):010d}", "event_time": int(time.time()), "event": event,
+            "token": "deprecated",
+            "team_id": "T00000001",
+            "api_app_id": "A00000001",
+            "type": "event_callback",
+            "event_id": event_id or f"Ev{next(self._seq):010d}",
+            "event_time": int(time.time()),
+            "event": event,
             "authorizations": [{"team_id": "T00000001", "user_id": "UFIREBREAK", "is_bot": True}],
         }
         body = json.dumps(envelope)
-        headers = sign(body) | ({"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"} if retry else {})
+        headers = sign(body) | (
+            {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"} if retry else {}
+        )
         status, _ = await self.post_raw(body, headers, "application/json")
         return status
 

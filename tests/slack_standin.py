@@ -69,7 +69,9 @@ class SlackStandIn:
         self.channels[ch.id] = ch
         return ch
 
-    def fail(self, method: str, error: str, *, times: int = 1, status: int = 200, retry_after: int | None = None) -> None:
+    def fail(
+        self, method: str, error: str, *, times: int = 1, status: int = 200, retry_after: int | None = None
+    ) -> None:
         self.failures.setdefault(method, []).extend(Scripted(error, status, retry_after) for _ in range(times))
 
     def calls_to(self, method: str) -> list[dict[str, Any]]:
@@ -88,7 +90,7 @@ class SlackStandIn:
 
     async def start(self) -> str:
         app = web.Application()
-        app.router.add_post("/api/{method}", self._api)
+        app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{rid}", self._response_url)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -144,8 +146,14 @@ class SlackStandIn:
     # ---- methods ---------------------------------------------------------------------------------
 
     def m_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"url": "https://firebreak-test.slack.com/", "team": "Firebreak Test", "user": "firebreak",
-                "team_id": "T00000001", "user_id": BOT_USER, "bot_id": "B00000001"}
+        return {
+            "url": "https://firebreak-test.slack.com/",
+            "team": "Firebreak Test",
+            "user": "firebreak",
+            "team_id": "T00000001",
+            "user_id": BOT_USER,
+            "bot_id": "B00000001",
+        }
 
     def m_apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
         if self.socket_url is None:
@@ -211,8 +219,13 @@ class SlackStandIn:
         if not args.get("text") and not args.get("blocks"):
             raise SlackFailure("no_text")
         _check_blocks(args.get("blocks"))
-        message = {"type": "message", "user": BOT_USER, "text": args.get("text", ""), "ts": self._ts(),
-                   "blocks": args.get("blocks")}
+        message = {
+            "type": "message",
+            "user": BOT_USER,
+            "text": args.get("text", ""),
+            "ts": self._ts(),
+            "blocks": args.get("blocks"),
+        }
         if args.get("thread_ts"):
             if not any(m["ts"] == args["thread_ts"] for m in ch.messages):
                 raise SlackFailure("thread_not_found")

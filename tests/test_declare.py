@@ -26,7 +26,10 @@ async def test_declare_opens_channel_announces_and_records(bot: Harness) -> None
     incident = await bot.fb.store.by_channel(channel.id)
     assert incident is not None
     assert (incident.severity, incident.ic, incident.summary_ts, incident.announce_ts) == (
-        2, "UALICE", summary["ts"], announce[0]["ts"],
+        2,
+        "UALICE",
+        summary["ts"],
+        announce[0]["ts"],
     )
     kinds = [e.kind.value for e in await bot.fb.store.timeline(incident.id)]
     assert kinds == ["declared", "role_assigned", "channel_created"]
@@ -67,11 +70,13 @@ async def test_declare_without_arguments_opens_modal_and_submission_declares_onc
         "view": {
             **view,
             "id": "V123",
-            "state": {"values": {
-                "title": {"value": {"type": "plain_text_input", "value": "Inference latency p99 > 2s"}},
-                "severity": {"value": {"type": "static_select", "selected_option": {"value": "2"}}},
-                "description": {"value": {"type": "plain_text_input", "value": "vLLM queue growing"}},
-            }},
+            "state": {
+                "values": {
+                    "title": {"value": {"type": "plain_text_input", "value": "Inference latency p99 > 2s"}},
+                    "severity": {"value": {"type": "static_select", "selected_option": {"value": "2"}}},
+                    "description": {"value": {"type": "plain_text_input", "value": "vLLM queue growing"}},
+                }
+            },
         },
     }
     assert (await bot.interactive(submission))[0] == 200
@@ -79,7 +84,10 @@ async def test_declare_without_arguments_opens_modal_and_submission_declares_onc
     await bot.settle()
     (incident,) = await bot.fb.service.list_open()
     assert (incident.title, incident.severity, incident.description, incident.ic) == (
-        "Inference latency p99 > 2s", 2, "vLLM queue growing", "UCAROL",
+        "Inference latency p99 > 2s",
+        2,
+        "vLLM queue growing",
+        "UCAROL",
     )
     assert len(bot.slack.calls_to("conversations.create")) == 1
     (confirm,) = bot.slack.calls_to("chat.postEphemeral")
@@ -88,9 +96,17 @@ async def test_declare_without_arguments_opens_modal_and_submission_declares_onc
 
 async def test_modal_with_empty_title_is_rejected_in_the_form(bot: Harness) -> None:
     payload = {
-        "type": "view_submission", "team": {"id": "T00000001"}, "user": {"id": "UCAROL"}, "api_app_id": "A00000001",
-        "view": {"id": "V9", "type": "modal", "callback_id": "fb_declare", "private_metadata": "CGENERAL",
-                 "state": {"values": {"title": {"value": {"value": "  "}}}}},
+        "type": "view_submission",
+        "team": {"id": "T00000001"},
+        "user": {"id": "UCAROL"},
+        "api_app_id": "A00000001",
+        "view": {
+            "id": "V9",
+            "type": "modal",
+            "callback_id": "fb_declare",
+            "private_metadata": "CGENERAL",
+            "state": {"values": {"title": {"value": {"value": "  "}}}},
+        },
     }
     status, body = await bot.interactive(payload)
     assert status == 200

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import LockError
@@ -147,7 +149,7 @@ class RedisIncidentStore:
         return incident
 
     async def get(self, incident_id: int) -> Incident | None:
-        doc = await self.redis.hget(self.keys.incident(incident_id), "doc")  # type: ignore[misc]
+        doc = await self.redis.hget(self.keys.incident(incident_id), "doc")
         return Incident.model_validate_json(doc) if doc else None
 
     async def _by_index(self, key: str) -> Incident | None:
@@ -161,7 +163,7 @@ class RedisIncidentStore:
         return await self._by_index(self.keys.channel_name(name))
 
     async def list_open(self) -> list[Incident]:
-        ids = sorted(int(i) for i in await self.redis.smembers(self.keys.open_set))  # type: ignore[misc]
+        ids = sorted(int(i) for i in await self.redis.smembers(self.keys.open_set))
         if not ids:
             return []
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -171,9 +173,13 @@ class RedisIncidentStore:
         return [Incident.model_validate_json(d) for d in docs if d]
 
     async def timeline(self, incident_id: int) -> list[TimelineEvent]:
-        entries = await self.redis.xrange(self.keys.timeline(incident_id))
+        # decode_responses=True: ids and fields come back as str
+        entries = cast(list[tuple[str, dict[str, str]]], await self.redis.xrange(self.keys.timeline(incident_id)))
         events = [TimelineEvent.model_validate_json(fields["e"]) for _, fields in entries]
         return sorted(events, key=lambda e: e.at)
+
+    async def append(self, incident_id: int, event: TimelineEvent) -> None:
+        await self.redis.xadd(self.keys.timeline(incident_id), {"e": event.model_dump_json()})
 
     async def append_once(self, incident_id: int, dedupe: str, event: TimelineEvent) -> bool:
         keys = [self.keys.timeline_seen(incident_id), self.keys.timeline(incident_id)]
@@ -192,7 +198,5 @@ class RedisIncidentStore:
         try:
             yield
         finally:
-            try:
+            with contextlib.suppress(LockError):  # it expired while held: nothing left to release
                 await lock.release()
-            except LockError:
-                pass  # the lock expired while we held it; nothing left to release

@@ -9,7 +9,12 @@ from bot.models import Incident, Post, PostKind
 
 Block = dict[str, Any]
 CLAIM_IC_ACTION = "fb_claim_ic"
-STATUS_EMOJI = {"investigating": ":mag:", "identified": ":bulb:", "monitoring": ":eyes:", "resolved": ":white_check_mark:"}
+STATUS_EMOJI = {
+    "investigating": ":mag:",
+    "identified": ":bulb:",
+    "monitoring": ":eyes:",
+    "resolved": ":white_check_mark:",
+}
 
 
 def slack_time(when: datetime) -> str:
@@ -48,7 +53,10 @@ def incident_fields(incident: Incident) -> Block:
 
 def summary_blocks(incident: Incident) -> list[Block]:
     blocks: list[Block] = [
-        {"type": "header", "text": {"type": "plain_text", "text": f"{incident.ref} · {incident.title}"[:150]}},
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": f"{incident.ref} · {incident.title}"[:150]},
+        },
         incident_fields(incident),
     ]
     if incident.description:
@@ -74,7 +82,13 @@ def summary_blocks(incident: Incident) -> list[Block]:
 
 def announcement_blocks(incident: Incident) -> list[Block]:
     icon = ":rotating_light:" if incident.is_open else ":white_check_mark:"
-    state = "declared" if incident.is_open else f"resolved {slack_time(incident.resolved_at)}" if incident.resolved_at else "resolved"
+    state = (
+        "declared"
+        if incident.is_open
+        else f"resolved {slack_time(incident.resolved_at)}"
+        if incident.resolved_at
+        else "resolved"
+    )
     where = f"Join <#{incident.channel_id}>" if incident.channel_id else ""
     return [
         section(f"{icon} *{incident.ref}* ({incident.sev_label}) *{incident.title}* {state}"),
@@ -95,5 +109,7 @@ def render(post: Post) -> tuple[str, list[Block]]:
         if post.next_update_due:
             blocks.append(context(f"Next update by {slack_time(post.next_update_due)} · IC {mention(incident.ic)}"))
         return f"{incident.ref} update: {post.text}", blocks
-    icon = {PostKind.REMINDER: ":alarm_clock:", PostKind.RESOLVED: ":white_check_mark:"}.get(post.kind, ":information_source:")
+    icon = {PostKind.REMINDER: ":alarm_clock:", PostKind.RESOLVED: ":white_check_mark:"}.get(
+        post.kind, ":information_source:"
+    )
     return post.text, [section(f"{icon} {post.text}")]

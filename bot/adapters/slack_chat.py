@@ -1,4 +1,4 @@
-"""Chat on the Slack Web API: calls, rate-limit retries, and Slack error codes turned into messages people can act on."""
+"""Chat on the Slack Web API: calls, rate-limit retries, and Slack errors turned into messages people can act on."""
 
 from __future__ import annotations
 
@@ -75,7 +75,9 @@ class SlackChat:
 
     async def create_channel(self, name: str) -> str:
         resp = await self._call(
-            "conversations.create", f"#{name}", lambda: self.client.conversations_create(name=name, is_private=False)
+            "conversations.create",
+            f"#{name}",
+            lambda: self.client.conversations_create(name=name, is_private=False),
         )
         return str(resp["channel"]["id"])
 
@@ -89,7 +91,8 @@ class SlackChat:
 
     async def set_topic(self, channel_id: str, topic: str) -> None:
         await self._call(
-            "conversations.setTopic", f"<#{channel_id}>",
+            "conversations.setTopic",
+            f"<#{channel_id}>",
             lambda: self.client.conversations_setTopic(channel=channel_id, topic=topic),
         )
 
@@ -107,7 +110,9 @@ class SlackChat:
     async def edit(self, channel: str, ts: str, post: Post) -> None:
         text, blocks = render(post)
         await self._call(
-            "chat.update", _where(channel), lambda: self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+            "chat.update",
+            _where(channel),
+            lambda: self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks),
         )
 
     async def fetch_message(self, channel: str, ts: str) -> ChatMessage | None:
@@ -119,7 +124,8 @@ class SlackChat:
         messages = [m for m in resp.get("messages", []) if m.get("ts") == ts]
         if not messages:  # a reply inside a thread is not in the channel history
             resp = await self._call(
-                "conversations.replies", _where(channel),
+                "conversations.replies",
+                _where(channel),
                 lambda: self.client.conversations_replies(channel=channel, ts=ts, latest=ts, inclusive=True, limit=1),
             )
             messages = [m for m in resp.get("messages", []) if m.get("ts") == ts]

@@ -1,0 +1,141 @@
+"""Operating firebreak: probes, metrics, reminders, restarts, the embedded Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from bot.app import build
+from bot.settings import Settings
+from tests.conftest import make_settings
+from tests.harness import FakeClock, Harness
+from tests.slack_standin import SlackStandIn
+
+
+async def test_healthz_readyz_metrics(bot: Harness) -> None:
+    assert await bot.get("/healthz") == (200, '{"status": "ok"}')
+    assert (await bot.get("/readyz"))[0] == 200
+    await bot.run("declare sev1 Everything is on fire")
+    status, text = await bot.get("/metrics")
+    assert status == 200
+    assert 'firebreak_incidents_declared_total{severity="1"} 1.0' in text
+    assert 'firebreak_slack_requests_total{kind="command",status="200"} 1.0' in text
+    assert "firebreak_ack_seconds_bucket" in text
+    assert 'firebreak_commands_total{outcome="ok",subcommand="declare"} 1.0' in text
+
+
+async def test_readyz_fails_when_redis_is_unreachable(slack: SlackStandIn, tmp_path: Path) -> None:
+    settings = make_settings(slack, f"unix://{tmp_path}/nothing-here.sock")
+    h = Harness(await build(settings), slack, FakeClock())
+    await h.start()
+    try:
+        status, body = await h.get("/readyz")
+        assert status == 503 and '"status": "unavailable"' in body
+        assert (await h.get("/healthz"))[0] == 200
+    finally:
+        await h.stop()
+
+
+async def test_restart_loses_nothing(settings: Settings, slack: SlackStandIn) -> None:
+    first = Harness(await build(settings), slack, FakeClock())
+    await first.start()
+    await first.run("declare sev2 Node pool drain stuck", user="UALICE")
+    (inc,) = await first.fb.service.list_open()
+    await first.run("note PDB blocks eviction", channel=inc.channel_id)
+    await first.stop()
+
+    second = Harness(await build(settings), slack, FakeClock())
+    await second.start()
+    try:
+        await second.run("update PDB relaxed, drain progressing next 15", channel=inc.channel_id)
+        incident = await second.fb.service.get(inc.id)
+        assert incident.summary_ts == inc.summary_ts and incident.version > inc.version
+        kinds = [e.kind.value for e in await second.fb.service.timeline(inc.id)]
+        assert kinds[-2:] == ["note", "status_update"]
+        await second.run("declare sev3 Another one")
+        assert {i.ref for i in await second.fb.service.list_open()} == {"INC-1", "INC-2"}
+    finally:
+        await second.stop()
+
+
+async def test_embedded_redis_keeps_state_across_restarts(slack: SlackStandIn, tmp_path: Path) -> None:
+    settings = make_settings(slack, None, data_dir=tmp_path / "data")
+    first = Harness(await build(settings), slack, FakeClock())
+    await first.start()
+    assert first.fb.embedded is not None
+    await first.run("declare sev2 Embedded state")
+    await first.stop()
+
+    second = Harness(await build(settings), slack, FakeClock())
+    await second.start()
+    try:
+        (incident,) = await second.fb.service.list_open()
+        assert incident.title == "Embedded state" and incident.channel_id
+    finally:
+        await second.stop()
+    assert (tmp_path / "data").is_dir()
+
+
+async def test_overdue_update_reminds_the_ic_once_per_cadence(bot: Harness) -> None:
+    await bot.run("declare sev1 Model server OOM", user="UALICE")
+    (inc,) = await bot.fb.service.list_open()
+    channel = bot.slack.channels[inc.channel_id]  # type: ignore[index]
+    assert await bot.fb.service.remind_due() == 0
+    bot.clock.advance(minutes=31)  # SEV1 cadence is 30 min
+    assert await bot.fb.service.remind_due() == 1
+    assert await bot.fb.service.remind_due() == 0, "leased and rescheduled: no double reminder"
+    reminder = channel.messages[-1]
+    assert reminder["text"].startswith("<@UALICE> a status update for INC-1 is due (none has been posted yet)")
+    bot.clock.advance(minutes=10)
+    await bot.run("update restarted with larger limits next 45", channel=channel.id)
+    bot.clock.advance(minutes=40)
+    assert await bot.fb.service.remind_due() == 0, "the IC's own ETA (45 min) counts"
+    bot.clock.advance(minutes=6)
+    assert await bot.fb.service.remind_due() == 1
+    assert "the last one was 46 min ago" in channel.messages[-1]["text"]
+    await bot.run("resolve", channel=channel.id)
+    bot.clock.advance(hours=5)
+    assert await bot.fb.service.remind_due() == 0, "resolved incidents are not chased"
+
+
+async def test_reminder_loop_runs_in_the_app(settings: Settings, slack: SlackStandIn) -> None:
+    clock = FakeClock()
+    h = Harness(
+        await build(settings.model_copy(update={"reminder_interval_seconds": 0.05}), clock=clock),
+        slack,
+        clock,
+    )
+    await h.start()
+    try:
+        await h.run("declare sev1 Loop check")
+        clock.advance(hours=1)
+        for _ in range(100):
+            if any(
+                m["text"].startswith("<@UALICE> a status update") for ch in slack.channels.values() for m in ch.messages
+            ):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("no reminder posted by the loop")
+        _, metrics = await h.get("/metrics")
+        assert "firebreak_update_reminders_total 1.0" in metrics
+    finally:
+        await h.stop()
+
+
+async def test_concurrent_changes_all_land(bot: Harness) -> None:
+    await bot.run("declare sev2 Contended incident")
+    (inc,) = await bot.fb.service.list_open()
+    assert inc.channel_id
+    notes = [bot.command(f"note observation {n}", channel=inc.channel_id) for n in range(30)]
+    handoffs = [bot.command("ic", user=f"U{n:03d}", channel=inc.channel_id) for n in range(10)]
+    await asyncio.gather(*notes, *handoffs, bot.command("sev 1", channel=inc.channel_id))
+    await bot.settle()
+    events = await bot.fb.service.timeline(inc.id)
+    assert sorted(e.text for e in events if e.kind.value == "note") == sorted(f"observation {n}" for n in range(30))
+    incident = await bot.fb.service.get(inc.id)
+    assert incident.severity == 1
+    handoffs_logged = [e for e in events if e.kind.value == "ic_handoff"]
+    assert incident.ic in {f"U{n:03d}" for n in range(10)}
+    assert handoffs_logged[-1].data["user"] == incident.ic, "the record and its timeline agree on who won"
+    assert bot.slack.channels[inc.channel_id].topic.startswith("SEV1 ")

@@ -1,0 +1,79 @@
+"""Pinned messages and :pushpin: reactions join the timeline once, with the message's own timestamp."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from tests.harness import Harness
+
+
+async def _incident_channel(bot: Harness) -> str:
+    await bot.run("declare sev2 Etcd latency")
+    (inc,) = await bot.fb.service.list_open()
+    assert inc.channel_id
+    return inc.channel_id
+
+
+async def test_pin_added_joins_timeline_with_original_time(bot: Harness) -> None:
+    channel_id = await _incident_channel(bot)
+    ch = bot.slack.channels[channel_id]
+    msg = bot.slack.post_message(ch, "etcd fsync p99 is 800ms on node-7", user="UBOB")
+    bot.clock.advance(minutes=30)  # pinned half an hour later
+    event = {
+        "type": "pin_added",
+        "user": "UALICE",
+        "channel_id": channel_id,
+        "item": {"type": "message", "channel": channel_id, "message": msg, "created_by": "UALICE"},
+        "event_ts": "1.0",
+    }
+    assert await bot.event(event, event_id="Ev1") == 200
+    assert await bot.event(event, event_id="Ev1", retry=1) == 200  # Slack retry
+    await bot.settle()
+    (pin,) = [e for e in await bot.fb.service.timeline(1) if e.kind.value == "pinned"]
+    assert pin.text == "etcd fsync p99 is 800ms on node-7"
+    assert pin.at == datetime.fromtimestamp(float(msg["ts"]), UTC)
+    assert pin.actor == "UALICE" and pin.data == {"message_ts": msg["ts"], "author": "UBOB"}
+
+
+async def test_pushpin_reaction_fetches_message_and_dedupes_with_pin(bot: Harness) -> None:
+    channel_id = await _incident_channel(bot)
+    ch = bot.slack.channels[channel_id]
+    msg = bot.slack.post_message(ch, "rolled back deploy api-v42", user="UCAROL")
+    reaction = {
+        "type": "reaction_added",
+        "user": "UBOB",
+        "reaction": "pushpin",
+        "item_user": "UCAROL",
+        "item": {"type": "message", "channel": channel_id, "ts": msg["ts"]},
+        "event_ts": "2.0",
+    }
+    await bot.event(reaction)
+    await bot.settle()
+    pin = {
+        "type": "pin_added",
+        "user": "UALICE",
+        "channel_id": channel_id,
+        "item": {"type": "message", "channel": channel_id, "message": msg},
+        "event_ts": "3.0",
+    }
+    await bot.event(pin)
+    await bot.event({**reaction, "reaction": "thumbsup"})
+    await bot.settle()
+    pins = [e for e in await bot.fb.service.timeline(1) if e.kind.value == "pinned"]
+    assert [(p.text, p.actor) for p in pins] == [("rolled back deploy api-v42", "UBOB")]
+    assert bot.slack.calls_to("conversations.history")[0]["latest"] == msg["ts"]
+
+
+async def test_pins_outside_incident_channels_are_ignored(bot: Harness) -> None:
+    general = bot.slack.add_channel("general")
+    msg = bot.slack.post_message(general, "lunch?", user="UBOB")
+    await bot.event(
+        {
+            "type": "reaction_added",
+            "user": "UBOB",
+            "reaction": "pushpin",
+            "item": {"type": "message", "channel": general.id, "ts": msg["ts"]},
+        }
+    )
+    await bot.settle()
+    assert bot.slack.calls_to("conversations.history") == []
