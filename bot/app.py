@@ -9,8 +9,10 @@ import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import aiohttp
 import redis.asyncio as aioredis
 from aiohttp import web
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -28,6 +30,7 @@ from handlers.slack import build_bolt_app
 from handlers.web import routes
 
 log = logging.getLogger(__name__)
+REDIS_MAX_CONNECTIONS = 50
 
 
 @dataclass
@@ -40,6 +43,8 @@ class Firebreak:
     redis: aioredis.Redis
     store: RedisIncidentStore
     client: AsyncWebClient
+    session: aiohttp.ClientSession
+    """Shared by every call to Slack (Web API and response_url), so connections are reused."""
     service: IncidentService
     jobs: Jobs
     bolt: AsyncApp
@@ -47,6 +52,7 @@ class Firebreak:
 
     async def close(self) -> None:
         await self.jobs.drain()
+        await self.session.close()
         await self.redis.aclose()
         if self.embedded is not None:
             await self.embedded.stop()
@@ -58,8 +64,11 @@ async def connect_redis(settings: Settings) -> tuple[aioredis.Redis, EmbeddedRed
     if url is None:
         embedded = EmbeddedRedis(settings.data_dir)
         url = await embedded.start()
-    client = aioredis.from_url(url, decode_responses=True, health_check_interval=30)
-    return client, embedded
+    # A blocking pool: under a burst, commands wait briefly for a connection instead of failing.
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=REDIS_MAX_CONNECTIONS, timeout=5, decode_responses=True, health_check_interval=30
+    )
+    return aioredis.Redis.from_pool(pool), embedded
 
 
 async def build(settings: Settings, *, clock: Clock = utcnow, registry: Registry | None = None) -> Firebreak:
@@ -67,7 +76,8 @@ async def build(settings: Settings, *, clock: Clock = utcnow, registry: Registry
     metrics = Metrics()
     redis_client, embedded = await connect_redis(settings)
     store = RedisIncidentStore(redis_client)
-    client = make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+    client = make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url, session=session)
     chat = SlackChat(client, metrics)
     service = IncidentService(
         store, chat, config, announce_channel=settings.announce_channel, clock=clock, metrics=metrics
@@ -77,17 +87,22 @@ async def build(settings: Settings, *, clock: Clock = utcnow, registry: Registry
     bolt = build_bolt_app(
         service=service, client=client, jobs=jobs, metrics=metrics, signing_secret=secret, registry=registry
     )
-    return Firebreak(settings, config, metrics, redis_client, store, client, service, jobs, bolt, embedded)
+    return Firebreak(settings, config, metrics, redis_client, store, client, session, service, jobs, bolt, embedded)
 
 
-async def reminder_loop(fb: Firebreak) -> None:
-    """Nudge ICs whose status update is overdue; the store's lease makes this safe with several replicas."""
-    while True:
+async def reminder_loop(fb: Firebreak, stop: asyncio.Event) -> None:
+    """Nudge ICs whose status update is overdue; the store's lease makes this safe with several replicas.
+
+    Stopped by `stop`, not by cancellation: a cancel landing inside a Redis call can surface as an ordinary
+    error (and be retried forever) or leave the connection mid-reply, so a sweep always runs to its end.
+    """
+    while not stop.is_set():
         try:
             fb.metrics.reminders.inc(await fb.service.remind_due())
         except Exception:
             log.exception("reminder sweep failed; retrying next interval")
-        await asyncio.sleep(fb.settings.reminder_interval_seconds)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=fb.settings.reminder_interval_seconds)
 
 
 def web_app(fb: Firebreak) -> web.Application:
@@ -95,15 +110,25 @@ def web_app(fb: Firebreak) -> web.Application:
     app.add_routes(routes(fb.bolt, fb.store, fb.metrics))
 
     async def background(_: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(reminder_loop(fb), name="firebreak:reminders")
+        stop = asyncio.Event()
+        task = asyncio.create_task(reminder_loop(fb, stop), name="firebreak:reminders")
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        stop.set()
+        await task
         await fb.jobs.drain()
 
     app.cleanup_ctx.append(background)
     return app
+
+
+async def connect_socket_mode(fb: Firebreak) -> AsyncSocketModeHandler | None:
+    """With SLACK_APP_TOKEN, Slack delivers the same requests over a websocket; acks go back on it."""
+    if fb.settings.slack_app_token is None:
+        return None
+    handler = AsyncSocketModeHandler(fb.bolt, fb.settings.slack_app_token.get_secret_value())
+    await handler.connect_async()  # type: ignore[no-untyped-call]  # bolt leaves it unannotated
+    log.info("firebreak connected to Slack over Socket Mode")
+    return handler
 
 
 async def serve(settings: Settings) -> None:
@@ -114,13 +139,7 @@ async def serve(settings: Settings) -> None:
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
     log.info("firebreak listening on http://%s:%s (Slack at /slack/events)", settings.host, settings.port)
-    socket_handler = None
-    if settings.slack_app_token is not None:
-        from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-
-        socket_handler = AsyncSocketModeHandler(fb.bolt, settings.slack_app_token.get_secret_value())
-        await socket_handler.connect_async()  # type: ignore[no-untyped-call]  # bolt leaves it unannotated
-        log.info("firebreak connected to Slack over Socket Mode")
+    socket_handler = await connect_socket_mode(fb)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

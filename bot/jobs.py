@@ -13,18 +13,24 @@ log = logging.getLogger(__name__)
 
 
 class Jobs:
-    def __init__(self, metrics: Metrics | None = None) -> None:
+    def __init__(self, metrics: Metrics | None = None, max_running: int = 32) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._metrics = metrics
+        # Bounded so that a burst of slow work never crowds new requests (and their acks) out of the event loop.
+        self._running = asyncio.Semaphore(max_running)
 
     def spawn(self, name: str, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run `coro` after the ack. It should report its own errors; anything escaping is logged, never lost."""
-        task = asyncio.get_running_loop().create_task(coro, name=f"firebreak:{name}")
+        task = asyncio.get_running_loop().create_task(self._bounded(coro), name=f"firebreak:{name}")
         self._tasks.add(task)
         if self._metrics:
             self._metrics.background_tasks.inc()
         task.add_done_callback(self._done)
         return task
+
+    async def _bounded(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        async with self._running:
+            return await coro
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)

@@ -6,8 +6,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.adapters.slack_blocks import CLAIM_IC_ACTION
 from bot.errors import FirebreakError
@@ -75,19 +76,19 @@ class SlackHandlers:
 
         self.jobs.spawn(job, run())
 
-    def ephemeral(self, respond: AsyncRespond | None, channel_id: str, user: str) -> Deliver:
+    def ephemeral(self, response_url: str | None, channel_id: str, user: str) -> Deliver:
         """Reply through the response_url when there is one, else as an ephemeral message (or a DM)."""
 
         async def deliver(reply: Reply) -> None:
-            if respond is not None:
+            if response_url:
+                hook = AsyncWebhookClient(response_url, session=self.client.session)
                 try:
-                    await respond(
-                        text=reply.text,
-                        blocks=reply.blocks,
-                        response_type="ephemeral",
-                        replace_original=False,
+                    resp = await hook.send(
+                        text=reply.text, blocks=reply.blocks, response_type="ephemeral", replace_original=False
                     )
-                    return
+                    if resp.status_code == 200:
+                        return
+                    log.warning("response_url answered %s; falling back to chat.postEphemeral", resp.status_code)
                 except Exception:
                     log.warning("response_url delivery failed; falling back to chat.postEphemeral", exc_info=True)
             try:
@@ -101,7 +102,19 @@ class SlackHandlers:
 
     # ---- /incident --------------------------------------------------------------------------------
 
-    async def on_command(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+    async def on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        try:
+            await self._on_command(ack, body)
+        except Exception:
+            # Before the ack only our own store can fail; Slack would show a bare "failed with error 500".
+            log.exception("slash command failed before its ack")
+            await ack(
+                response_type="ephemeral",
+                text=":x: firebreak can't reach its database right now, so nothing was done. "
+                "Try again in a moment; if it persists, tell your firebreak admin (`/readyz` shows why).",
+            )
+
+    async def _on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         text = (body.get("text") or "").strip()
         user, channel_id, trigger_id = body["user_id"], body.get("channel_id", ""), body.get("trigger_id")
         name, _, rest = text.partition(" ")
@@ -129,11 +142,11 @@ class SlackHandlers:
         ack_text = sub.ack_text(args)
         await ack(response_type="ephemeral", text=ack_text) if ack_text else await ack()
         ctx = CommandContext(self.service, self.client, user, channel_id, trigger_id, incident)
-        self.after_ack(sub.name, lambda: sub.run(ctx, args), self.ephemeral(respond, channel_id, user))
+        self.after_ack(sub.name, lambda: sub.run(ctx, args), self.ephemeral(body.get("response_url"), channel_id, user))
 
     # ---- buttons and the declare form -------------------------------------------------------------
 
-    async def on_claim_ic(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+    async def on_claim_ic(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         user = body["user"]["id"]
         action = body["actions"][0]
@@ -144,7 +157,7 @@ class SlackHandlers:
             outcome = await self.service.assign_role(incident, IC, user, user)
             return outcome_reply(outcome, f"You're now IC of {incident.ref}.", f"You're already IC of {incident.ref}.")
 
-        self.after_ack("claim_ic", work, self.ephemeral(respond, channel_id, user))
+        self.after_ack("claim_ic", work, self.ephemeral(body.get("response_url"), channel_id, user))
 
     async def on_declare_submit(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         title, severity, description, errors = read_declare_submission(view)

@@ -59,6 +59,9 @@ class SlackStandIn:
         self.url = ""
         self._runner: web.AppRunner | None = None
         self.socket_url: str | None = None
+        self._socket_ws: web.WebSocketResponse | None = None
+        self.socket_connected = asyncio.Event()
+        self._socket_acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
 
     # ---- scripting and inspection ----------------------------------------------------------------
 
@@ -89,15 +92,20 @@ class SlackStandIn:
     # ---- server ----------------------------------------------------------------------------------
 
     async def start(self) -> str:
+        return await self.start_on(0)
+
+    async def start_on(self, port: int) -> str:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{rid}", self._response_url)
+        app.router.add_get("/socket", self._socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.url = f"http://127.0.0.1:{port}"
+        self.socket_url = f"ws://127.0.0.1:{port}/socket"
         return self.url
 
     async def stop(self) -> None:
@@ -106,6 +114,33 @@ class SlackStandIn:
 
     def response_url(self, rid: str) -> str:
         return f"{self.url}/response/{rid}"
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        """Socket Mode: say hello, then relay envelopes from send_envelope and collect the app's acks."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self._socket_ws = ws
+        await ws.send_json({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A00000001"}})
+        self.socket_connected.set()
+        async for msg in ws:
+            data = json.loads(msg.data)
+            future = self._socket_acks.pop(data.get("envelope_id", ""), None)
+            if future is not None and not future.done():
+                future.set_result(data)
+        self.socket_connected.clear()
+        return ws
+
+    async def send_envelope(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Deliver a request over Socket Mode as Slack does and wait (up to 5 s) for the app's ack."""
+        await asyncio.wait_for(self.socket_connected.wait(), 5)
+        assert self._socket_ws is not None
+        envelope_id = f"env-{next(self._ids)}"
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._socket_acks[envelope_id] = future
+        await self._socket_ws.send_json(
+            {"envelope_id": envelope_id, "type": kind, "payload": payload, "accepts_response_payload": True}
+        )
+        return await asyncio.wait_for(future, 5)
 
     async def _response_url(self, request: web.Request) -> web.Response:
         payload = await request.json()
@@ -322,3 +357,27 @@ def _check_blocks(blocks: Any) -> None:
                 raise SlackFailure("invalid_blocks")
         elif kind not in ("input", "divider"):
             raise SlackFailure("invalid_blocks")
+
+
+async def _serve_forever(port: int, bot_token: str, announce: str) -> None:
+    standin = SlackStandIn(bot_token=bot_token)
+    channel = standin.add_channel(announce)
+    await standin.start_on(port)
+    print(f"slack stand-in on {standin.url}/api/ (announce channel {channel.id} #{announce})", flush=True)
+    await asyncio.Event().wait()
+
+
+def main() -> None:
+    """Run the stand-in on its own, for local runs: SLACK_API_URL=http://127.0.0.1:<port>/api/."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=8099)
+    parser.add_argument("--bot-token", default="xoxb-local-token")
+    parser.add_argument("--announce", default="incidents")
+    args = parser.parse_args()
+    asyncio.run(_serve_forever(args.port, args.bot_token, args.announce))
+
+
+if __name__ == "__main__":
+    main()

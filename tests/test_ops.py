@@ -139,3 +139,13 @@ async def test_concurrent_changes_all_land(bot: Harness) -> None:
     assert incident.ic in {f"U{n:03d}" for n in range(10)}
     assert handoffs_logged[-1].data["user"] == incident.ic, "the record and its timeline agree on who won"
     assert bot.slack.channels[inc.channel_id].topic.startswith("SEV1 ")
+
+
+async def test_store_outage_before_ack_is_an_ephemeral_message(slack: SlackStandIn, tmp_path: Path) -> None:
+    h = Harness(await build(make_settings(slack, f"unix://{tmp_path}/gone.sock")), slack, FakeClock())
+    await h.start()
+    try:
+        ack = await h.run("declare sev1 Redis is down too")
+        assert ack["response_type"] == "ephemeral" and "can't reach its database" in ack["text"]
+    finally:
+        await h.stop()

@@ -36,9 +36,14 @@ ERROR_HELP = {
 }
 
 
-def make_client(token: str, base_url: str, *, max_rate_limit_retries: int = 3) -> AsyncWebClient:
-    """Web API client that waits out 429s (honouring Retry-After) before giving up."""
-    client = AsyncWebClient(token=token, base_url=base_url)
+def make_client(
+    token: str, base_url: str, *, session: aiohttp.ClientSession | None = None, max_rate_limit_retries: int = 3
+) -> AsyncWebClient:
+    """Web API client that waits out 429s (honouring Retry-After) before giving up.
+
+    Pass a long-lived session to keep connections to Slack alive between calls.
+    """
+    client = AsyncWebClient(token=token, base_url=base_url, session=session)
     client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=max_rate_limit_retries))
     return client
 

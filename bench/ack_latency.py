@@ -1,0 +1,173 @@
+"""Slash-command ack latency of firebreak against a bare aiohttp handler, at 1 and 200 concurrent requests.
+
+Each server runs in its own process (firebreak via `firebreak serve`, with a real redis-server and the Slack
+stand-in); this process only sends signed `/incident declare` commands and times the HTTP answers.
+Target: p99 ack well inside Slack's 3 s limit (<= 500 ms) at 200 concurrent; exits 1 when missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+import aiohttp
+from aiohttp import web
+
+from tests.conftest import free_port, redis_binary
+from tests.harness import BOT_TOKEN, SIGNING_SECRET, sign
+
+P99_TARGET_MS = 500.0
+LOG = Path(tempfile.gettempdir()) / "firebreak-bench.log"
+
+
+async def serve_bare(port: int) -> None:
+    """The floor: an aiohttp handler that reads the body and answers 200, as an ack does."""
+
+    async def ack(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(text="")
+
+    app = web.Application()
+    app.router.add_route("*", "/slack/events", ack)
+    app.router.add_get("/healthz", ack)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await asyncio.Event().wait()
+
+
+async def wait_ready(url: str, within: float = 30) -> None:
+    deadline = time.monotonic() + within
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            try:
+                async with session.get(url) as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} never became ready")
+
+
+def command_body(i: int, nonce: str, response_url: str) -> str:
+    return urlencode(
+        {
+            "command": "/incident",
+            "text": f"declare sev{i % 4 + 1} Bench {nonce} {i}",
+            "user_id": f"U{i % 50:05d}",
+            "channel_id": "CBENCH",
+            "team_id": "T00000001",
+            "trigger_id": f"bench.{nonce}.{i}",
+            "response_url": response_url,
+        }
+    )
+
+
+async def load(url: str, n: int, concurrency: int, nonce: str, response_url: str) -> list[float]:
+    sem = asyncio.Semaphore(concurrency)
+    latencies: list[float] = []
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one(i: int) -> None:
+            body = command_body(i, nonce, response_url)
+            headers = sign(body) | {"Content-Type": "application/x-www-form-urlencoded"}
+            async with sem:
+                started = time.perf_counter()
+                async with session.post(url, data=body, headers=headers) as resp:
+                    await resp.read()
+                    if resp.status != 200:
+                        raise RuntimeError(f"{url} answered {resp.status}")
+                latencies.append(time.perf_counter() - started)
+
+        await asyncio.gather(*(one(i) for i in range(n)))
+    return latencies
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def spawn(*args: str, env: dict[str, str] | None = None, log: Path | None = None) -> asyncio.subprocess.Process:
+    out = log.open("wb") if log else asyncio.subprocess.DEVNULL
+    return await asyncio.create_subprocess_exec(*args, env=env, stdout=out, stderr=asyncio.subprocess.STDOUT)
+
+
+async def main(requests_c1: int, requests_c200: int) -> int:
+    procs: list[asyncio.subprocess.Process] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        sock = Path(tmp) / "redis.sock"
+        procs.append(await spawn(redis_binary(), "--port", "0", "--unixsocket", str(sock), "--save", "", "--dir", tmp))
+        slack_port, fb_port, bare_port = free_port(), free_port(), free_port()
+        py = sys.executable
+        procs.append(await spawn(py, "-m", "tests.slack_standin", "--port", str(slack_port), "--bot-token", BOT_TOKEN))
+        procs.append(await spawn(py, "-m", "bench.ack_latency", "--serve-bare", str(bare_port)))
+        for _ in range(100):
+            if sock.exists():
+                break
+            await asyncio.sleep(0.05)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "FIREBREAK_", "REDIS_"))}
+        env.update(
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            SLACK_API_URL=f"http://127.0.0.1:{slack_port}/api/",
+            REDIS_URL=f"unix://{sock}",
+            FIREBREAK_HOST="127.0.0.1",
+            FIREBREAK_PORT=str(fb_port),
+            FIREBREAK_ANNOUNCE_CHANNEL="#incidents",
+            FIREBREAK_LOG_LEVEL="WARNING",
+        )
+        procs.append(await spawn(py, "-m", "bot", "serve", env=env, log=LOG))
+        try:
+            await wait_ready(f"http://127.0.0.1:{fb_port}/readyz")
+            await wait_ready(f"http://127.0.0.1:{bare_port}/healthz")
+            response_url = f"http://127.0.0.1:{slack_port}/response/bench"
+            targets = {"bare aiohttp": bare_port, "firebreak": fb_port}
+            results: dict[tuple[str, int], list[float]] = {}
+            for name, port in targets.items():
+                url = f"http://127.0.0.1:{port}/slack/events"
+                await load(url, 50, 10, f"warm{port}", response_url)
+                for concurrency, n in ((1, requests_c1), (200, requests_c200)):
+                    results[(name, concurrency)] = await load(
+                        url, n, concurrency, f"{port}x{concurrency}", response_url
+                    )
+                    await asyncio.sleep(2)  # let firebreak's post-ack work drain before the next round
+        finally:
+            for p in procs:
+                p.terminate()
+            await asyncio.gather(*(p.wait() for p in procs))
+    print(f"{'':24}{'p50 ms':>10}{'p99 ms':>10}{'mean ms':>10}{'n':>7}")
+    for (name, c), lat in results.items():
+        mean = 1000 * statistics.mean(lat)
+        print(f"{name + f' c={c}':24}{pct(lat, 0.5):10.2f}{pct(lat, 0.99):10.2f}{mean:10.2f}{len(lat):7}")
+    for c in (1, 200):
+        fb, bare = results[("firebreak", c)], results[("bare aiohttp", c)]
+        p50, p99 = pct(fb, 0.5) / pct(bare, 0.5), pct(fb, 0.99) / pct(bare, 0.99)
+        print(f"ratio firebreak/bare c={c}: p50 {p50:.1f}x, p99 {p99:.1f}x")
+    p99 = pct(results[("firebreak", 200)], 0.99)
+    ok = p99 <= P99_TARGET_MS
+    print(
+        f"target: firebreak p99 at 200 concurrent <= {P99_TARGET_MS:.0f} ms: {'met' if ok else 'MISSED'} ({p99:.1f} ms)"
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--requests-c1", type=int, default=300)
+    parser.add_argument("--requests-c200", type=int, default=2000)
+    args = parser.parse_args()
+    if args.serve_bare:
+        asyncio.run(serve_bare(args.serve_bare))
+    else:
+        sys.exit(asyncio.run(main(args.requests_c1, args.requests_c200)))
