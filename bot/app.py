@@ -30,7 +30,7 @@ from handlers.slack import build_bolt_app
 from handlers.web import routes
 
 log = logging.getLogger(__name__)
-REDIS_MAX_CONNECTIONS = 50
+REDIS_MAX_CONNECTIONS = 1000
 
 
 @dataclass
@@ -64,9 +64,11 @@ async def connect_redis(settings: Settings) -> tuple[aioredis.Redis, EmbeddedRed
     if url is None:
         embedded = EmbeddedRedis(settings.data_dir)
         url = await embedded.start()
-    # A blocking pool: under a burst, commands wait briefly for a connection instead of failing.
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url, max_connections=REDIS_MAX_CONNECTIONS, timeout=5, decode_responses=True, health_check_interval=30
+    # Not BlockingConnectionPool: it serialises every checkout and release through one asyncio.Condition,
+    # which made acks queue behind each other under a burst (bench/ack_latency.py). The plain pool takes no
+    # lock; its cap only needs to exceed concurrent requests plus the bounded post-ack jobs.
+    pool = aioredis.ConnectionPool.from_url(
+        url, max_connections=REDIS_MAX_CONNECTIONS, decode_responses=True, health_check_interval=30
     )
     return aioredis.Redis.from_pool(pool), embedded
 
@@ -136,7 +138,9 @@ async def serve(settings: Settings) -> None:
     fb = await build(settings)
     runner = web.AppRunner(web_app(fb), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
+    # A deep accept queue: a burst of new connections (an outage makes everyone type at once) must queue,
+    # not overflow into 1 s SYN retransmits.
+    site = web.TCPSite(runner, settings.host, settings.port, backlog=1024)
     await site.start()
     log.info("firebreak listening on http://%s:%s (Slack at /slack/events)", settings.host, settings.port)
     socket_handler = await connect_socket_mode(fb)

@@ -189,6 +189,7 @@ class IncidentService:
                             )
                         ],
                     ),
+                    incident,
                 )
                 members = list(dict.fromkeys(u for u in (incident.declared_by, incident.ic) if u))
                 await self._soft(incident, warnings, "invite you to the channel", self.chat.invite(channel_id, members))
@@ -203,7 +204,9 @@ class IncidentService:
                 ts = await self.chat.post(
                     channel, Post(kind=PostKind.SUMMARY, incident=incident, text=_summary_text(incident))
                 )
-                incident, _ = await self._change(incident_id, lambda i: (i.model_copy(update={"summary_ts": ts}), []))
+                incident, _ = await self._change(
+                    incident_id, lambda i: (i.model_copy(update={"summary_ts": ts}), []), incident
+                )
             if incident.announce_channel and incident.announce_ts is None:
                 post = Post(kind=PostKind.ANNOUNCEMENT, incident=incident, text=_announce_text(incident))
                 try:
@@ -212,7 +215,7 @@ class IncidentService:
                     await self._warn(incident, warnings, f"Couldn't announce in {incident.announce_channel}: {exc}")
                 else:
                     incident, _ = await self._change(
-                        incident_id, lambda i: (i.model_copy(update={"announce_ts": ts}), [])
+                        incident_id, lambda i: (i.model_copy(update={"announce_ts": ts}), []), incident
                     )
         return Outcome(incident, warnings=warnings)
 
@@ -255,7 +258,7 @@ class IncidentService:
             return i.model_copy(update={"roles": {**i.roles, role: user}}), [self._event(kind, actor, text, **data)]
 
         before = incident
-        incident, changed = await self._change(incident.id, change)
+        incident, changed = await self._change(incident.id, change, incident)
         warnings: list[str] = []
         if changed:
             last = (await self.store.timeline(incident.id))[-1]
@@ -282,7 +285,7 @@ class IncidentService:
             ]
 
         before = incident
-        incident, changed = await self._change(incident.id, change)
+        incident, changed = await self._change(incident.id, change, incident)
         warnings: list[str] = []
         if changed:
             verb = "raised" if level < before.severity else "lowered"
@@ -319,7 +322,7 @@ class IncidentService:
             return i.model_copy(update={"status": new_status, "last_update_at": now, "next_update_due": due}), [event]
 
         before = incident
-        incident, _ = await self._change(incident.id, change)
+        incident, _ = await self._change(incident.id, change, incident)
         warnings: list[str] = []
         post = Post(
             kind=PostKind.UPDATE,
@@ -368,7 +371,7 @@ class IncidentService:
             return i.model_copy(update=update), [self._event(EventKind.RESOLVED, actor, text)]
 
         before = incident
-        incident, _ = await self._change(incident.id, change)
+        incident, _ = await self._change(incident.id, change, incident)
         warnings: list[str] = []
         text = f"{_short(incident)} resolved by <@{actor}>" + (f": {summary}" if summary else "")
         post = Post(kind=PostKind.RESOLVED, incident=incident, text=text)
@@ -392,7 +395,7 @@ class IncidentService:
             return i.model_copy(update=update), [self._event(EventKind.REOPENED, actor, "Reopened")]
 
         before = incident
-        incident, _ = await self._change(incident.id, change)
+        incident, _ = await self._change(incident.id, change, incident)
         warnings: list[str] = []
         post = Post(kind=PostKind.NOTICE, incident=incident, text=f"{_short(incident)} reopened by <@{actor}>")
         await self._soft(incident, warnings, "post the reopen notice", self.chat.post(_channel(incident), post))
@@ -459,20 +462,34 @@ class IncidentService:
     def _event(self, kind: EventKind, actor: str | None, text: str, **data: str) -> TimelineEvent:
         return TimelineEvent(at=self.clock(), kind=kind, actor=actor, text=text, data=data)
 
-    async def _change(self, incident_id: int, change: Change) -> tuple[Incident, bool]:
-        """Read, apply, save with optimistic locking; a lost race re-reads and re-applies after a jittered pause."""
+    async def _change(self, incident_id: int, change: Change, hint: Incident | None = None) -> tuple[Incident, bool]:
+        """Apply `change` and save with optimistic locking; a lost race re-reads and re-applies after a jittered pause.
+
+        `hint` is a copy the caller already holds: tried first to save a read. Only a fresh read may conclude
+        "nothing to change" or refuse the change, since the hint may be stale.
+        """
+        current, fresh = hint, False
         for attempt in range(CHANGE_ATTEMPTS):
-            if attempt:
-                await asyncio.sleep(random.uniform(0, 0.005 * attempt))  # noqa: S311 - jitter, not crypto
-            current = await self.get(incident_id)
-            result = change(current)
+            if current is None:
+                current, fresh = await self.get(incident_id), True
+            try:
+                result = change(current)
+            except FirebreakError:
+                if fresh:
+                    raise
+                current = None
+                continue
             if result is None:
-                return current, False
+                if fresh:
+                    return current, False
+                current = None
+                continue
             updated, events = result
             try:
                 return await self.store.save(updated, events), True
             except Conflict:
-                continue
+                current = None
+                await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))  # noqa: S311 - jitter, not crypto
         raise FirebreakError(f"INC-{incident_id} is being changed by many people at once; try again in a moment.")
 
     async def _soft(self, incident: Incident, warnings: list[str], what: str, call: object) -> None:

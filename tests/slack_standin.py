@@ -53,7 +53,8 @@ class SlackStandIn:
         self.calls: list[Call] = []
         self.responses: list[dict[str, Any]] = []
         self.failures: dict[str, list[Scripted]] = {}
-        self.delay: dict[str, float] = {}
+        self.gates: dict[str, asyncio.Event] = {}
+        """A method with a gate answers only once the test sets it: Slack being slow, without timing."""
         self._ids = itertools.count(1)
         self._last_ts = 0.0
         self.url = ""
@@ -159,8 +160,8 @@ class SlackStandIn:
             if isinstance(args.get(key), str):
                 args[key] = json.loads(args[key])
         self.calls.append(Call(method, args))
-        if delay := self.delay.get(method):
-            await asyncio.sleep(delay)
+        if gate := self.gates.get(method):
+            await gate.wait()
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         expected = self.app_token if method == "apps.connections.open" else self.bot_token
         if token != expected:

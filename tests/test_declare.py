@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from unittest.mock import ANY
@@ -113,3 +114,23 @@ async def test_modal_with_empty_title_is_rejected_in_the_form(bot: Harness) -> N
     assert json.loads(body) == {"response_action": "errors", "errors": {"title": ANY}}
     await bot.settle()
     assert await bot.fb.service.list_open() == []
+
+
+async def test_ack_comes_before_slack_work(bot: Harness) -> None:
+    """Slack gives 3 s; firebreak answers first and does the slow part afterwards."""
+    gate = bot.slack.gates["conversations.create"] = asyncio.Event()
+    try:
+        ack = await bot.command("declare sev1 Slack is slow today")
+        assert "Declaring SEV1" in ack["text"]
+        for _ in range(200):  # the post-ack job reaches Slack and is held there
+            if bot.slack.calls_to("conversations.create"):
+                break
+            await asyncio.sleep(0.01)
+        assert bot.slack.calls_to("conversations.create") and not bot.slack.responses
+        (incident,) = await bot.fb.service.list_open()
+        assert incident.channel_id is None, "acked while the channel is still being created"
+    finally:
+        gate.set()
+    await bot.settle()
+    assert (await bot.fb.service.get(incident.id)).channel_id is not None
+    assert "Declared *INC-1*" in bot.last_reply()

@@ -144,3 +144,15 @@ async def test_help_and_bare_command(bot: Harness) -> None:
     ):
         assert f"`/incident {sub}" in text
     assert "sev1" in text and "updates every 30 min" in text
+
+
+async def test_stale_copies_never_decide_the_outcome(bot: Harness) -> None:
+    """Handlers load the incident before the ack; by the time the work runs, someone may have changed it."""
+    stale = await declared(bot)
+    service = bot.fb.service
+    await service.assign_role(stale, "ic", "UBOB", "UBOB")
+    outcome = await service.assign_role(stale, "ic", "UALICE", "UALICE")  # stale copy says Alice is IC already
+    assert outcome.changed and (await service.get(stale.id)).ic == "UALICE"
+    await service.resolve(stale, "fixed", "UALICE")
+    reopened = await service.reopen(stale, "UBOB")  # stale copy says it's still open
+    assert reopened.incident.is_open and reopened.incident.version > stale.version
