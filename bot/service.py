@@ -120,7 +120,9 @@ class IncidentService:
         """
         title = " ".join(title.split())
         if not title:
-            raise UsageError(f"An incident needs a title: `{self.config.command} declare [sev1-sev4] <title>`")
+            raise UsageError(
+                f"An incident needs a title: `{self.config.command} declare [sev1-sev{self.config.max_level}] <title>`"
+            )
         if len(title) > MAX_TITLE:
             raise UsageError(f"Keep the title under {MAX_TITLE} characters; put detail in the description or a note.")
         level = self.config.default_severity if severity is None else severity

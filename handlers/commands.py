@@ -122,7 +122,7 @@ def _declare_ack(args: DeclareArgs | None) -> str | None:
 
 @registry.subcommand(
     "declare",
-    usage="declare [sev1|sev2|sev3|sev4] <title>",
+    usage="declare [{sevs}] <title>",
     summary="Declare an incident: opens its channel and announces it (no arguments: a form).",
     parse=parse_declare,
     needs_incident=False,
@@ -153,14 +153,14 @@ async def ic(ctx: CommandContext, user: str | None) -> Reply:
     )
 
 
-@registry.subcommand("role", usage="role <comms|ops|scribe> @user", summary="Assign a role.", parse=parse_role)
+@registry.subcommand("role", usage="role <{roles}> @user", summary="Assign a role.", parse=parse_role)
 async def role(ctx: CommandContext, args: tuple[str, str]) -> Reply:
     name, who = args
     outcome = await ctx.service.assign_role(ctx.target, name, who, ctx.user)
     return outcome_reply(outcome, f"<@{who}> is now {name} for {ctx.target.ref}.", f"<@{who}> already is {name}.")
 
 
-@registry.subcommand("sev", usage="sev <1-4>", summary="Change the severity.", parse=parse_sev)
+@registry.subcommand("sev", usage="sev <1-{max}>", summary="Change the severity.", parse=parse_sev)
 async def sev(ctx: CommandContext, level: int) -> Reply:
     outcome = await ctx.service.set_severity(ctx.target, level, ctx.user)
     return outcome_reply(outcome, f"{ctx.target.ref} is now SEV{level}.", f"{ctx.target.ref} already is SEV{level}.")

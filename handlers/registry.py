@@ -52,6 +52,7 @@ def rest_text(rest: str, config: IncidentConfig) -> str:
 class Subcommand:
     name: str
     usage: str
+    """May name {sevs} (sev1|sev2|...), {max} (highest level) and {roles} (ic|comms|...), filled from the config."""
     summary: str
     run: Runner
     parse: Parser
@@ -89,6 +90,13 @@ class Registry:
     def __iter__(self) -> Iterator[Subcommand]:
         return iter(self._subcommands.values())
 
-    def usage(self, command: str) -> str:
-        lines = [f"`{command} {s.usage}` {s.summary}" for s in self]
-        return "\n".join(lines)
+    def usage(self, config: IncidentConfig) -> str:
+        return "\n".join(f"`{render_usage(s, config)}` {s.summary}" for s in self)
+
+
+def render_usage(sub: Subcommand, config: IncidentConfig) -> str:
+    """The usage line as this team configured things: its command, severities and roles."""
+    usage = sub.usage.format(
+        sevs="|".join(s.name for s in config.severities), max=config.max_level, roles="|".join(config.roles)
+    )
+    return f"{config.command} {usage}"

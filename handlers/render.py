@@ -39,7 +39,7 @@ def status_reply(incident: Incident) -> Reply:
 
 def list_reply(incidents: list[Incident], command: str) -> Reply:
     if not incidents:
-        return Reply(f"No open incidents. Declare one with `{command} declare [sev1-sev4] <title>`.")
+        return Reply(f"No open incidents. Declare one with `{command} declare <title>`.")
     lines = [
         f"*{i.ref}* {i.sev_label} · {i.status.value} · "
         + (f"<#{i.channel_id}>" if i.channel_id else "_no channel_")
@@ -67,7 +67,7 @@ def help_reply(registry: Registry, config: IncidentConfig) -> Reply:
     )
     roles = ", ".join(("ic", *config.roles))
     text = (
-        f"*firebreak* runs incidents from Slack.\n{registry.usage(config.command)}\n\n*Severities*\n{sevs}\n\n"
+        f"*firebreak* runs incidents from Slack.\n{registry.usage(config)}\n\n*Severities*\n{sevs}\n\n"
         f"*Roles* {roles}\nInside an incident channel commands act on that incident; elsewhere name it first, "
         f"right after the subcommand, e.g. `{config.command} status INC-7` or "
         f"`{config.command} update #inc-... <text>`. "

@@ -20,7 +20,7 @@ from bot.service import IncidentService
 from handlers.commands import outcome_reply
 from handlers.commands import registry as default_registry
 from handlers.modal import DECLARE_CALLBACK, read_declare_submission
-from handlers.registry import CommandContext, Registry, Reply
+from handlers.registry import CommandContext, Registry, Reply, render_usage
 
 log = logging.getLogger(__name__)
 DEDUPE_SECONDS = 3600
@@ -44,10 +44,6 @@ class SlackHandlers:
         self.jobs = jobs
         self.metrics = metrics
         self.registry = registry
-
-    @property
-    def command(self) -> str:
-        return self.service.config.command
 
     async def once(self, key: str) -> bool:
         """First delivery of a Slack retry or a double submit wins; the rest are acknowledged and dropped."""
@@ -122,7 +118,7 @@ class SlackHandlers:
         if sub is None:
             await ack(
                 response_type="ephemeral",
-                text=f"I don't know `{name}`. Here's what I can do:\n{self.registry.usage(self.command)}",
+                text=f"I don't know `{name}`. Here's what I can do:\n{self.registry.usage(self.service.config)}",
             )
             return
         try:
@@ -134,7 +130,8 @@ class SlackHandlers:
             args = sub.parse(rest, self.service.config)
             incident = await self.service.find(ref, channel_id) if sub.needs_incident else None
         except FirebreakError as exc:
-            await ack(response_type="ephemeral", text=f":warning: {exc}\nUsage: `{self.command} {sub.usage}`")
+            usage = render_usage(sub, self.service.config)
+            await ack(response_type="ephemeral", text=f":warning: {exc}\nUsage: `{usage}`")
             return
         if trigger_id and not await self.once(f"slack:trigger:{trigger_id}"):
             await ack()
