@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bot.adapters.slack_blocks import slack_time
 from bot.config import IncidentConfig
 from bot.errors import UsageError
 from bot.models import IC, Status
@@ -177,8 +178,8 @@ async def update(ctx: CommandContext, args: UpdateArgs) -> Reply:
         ctx.target, args.text, ctx.user, status=args.status, next_minutes=args.next_minutes
     )
     due = outcome.incident.next_update_due
-    when = f"{due:%H:%M} UTC" if due else "later"
-    return outcome_reply(outcome, f"Update posted. Next one due by {when}.", "")
+    when = slack_time(due) if due else "the severity's cadence"
+    return outcome_reply(outcome, f"Update posted here and under the announcement. Next one due by {when}.", "")
 
 
 @registry.subcommand(

@@ -49,12 +49,24 @@ def list_reply(incidents: list[Incident], command: str) -> Reply:
     return Reply(f"{len(incidents)} open incident(s)", _chunks(f"*{len(incidents)} open incident(s)*", lines))
 
 
+def event_line(e: TimelineEvent) -> str:
+    """One timeline line; updates, notes and pins say what they are, since their text is the person's own."""
+    if e.kind is EventKind.STATUS_UPDATE:
+        text = f"*Update* ({e.data.get('status', '?')}): {e.text}"
+    elif e.kind is EventKind.NOTE:
+        text = f"*Note:* {e.text}"
+    elif e.kind is EventKind.PINNED:
+        author = f" (posted by {mention(e.data['author'])})" if "author" in e.data else ""
+        text = f"*Pinned:* {e.text}{author}"
+    else:
+        text = e.text
+    by = f" — {mention(e.actor)}" if e.actor else ""
+    return f"{slack_time(e.at)} {EVENT_EMOJI.get(e.kind, '•')} {text}{by}"
+
+
 def timeline_reply(incident: Incident, events: list[TimelineEvent]) -> Reply:
     shown = events[-TIMELINE_LIMIT:]
-    lines = [
-        f"{slack_time(e.at)} {EVENT_EMOJI.get(e.kind, '•')} {e.text}" + (f" — {mention(e.actor)}" if e.actor else "")
-        for e in shown
-    ]
+    lines = [event_line(e) for e in shown]
     head = f"*Timeline of {incident.ref}* ({len(events)} entries" + (
         f", last {TIMELINE_LIMIT} shown)" if len(events) > TIMELINE_LIMIT else ")"
     )

@@ -64,6 +64,8 @@ async def test_update_posts_in_channel_and_thread_and_sets_next_due(bot: Harness
     assert "Next update by" in str(channel_post["blocks"])
     threaded = bot.slack.by_name("incidents").messages[-1]
     assert threaded["thread_ts"] == inc.announce_ts and threaded["text"] == channel_post["text"]
+    due_epoch = int(incident.next_update_due.timestamp())
+    assert f"Next one due by <!date^{due_epoch}^" in bot.last_reply()
     (event,) = [e for e in await bot.fb.service.timeline(inc.id) if e.kind.value == "status_update"]
     assert event.actor == "UALICE" and event.data["status"] == "identified"
 
@@ -88,7 +90,8 @@ async def test_note_status_list_and_timeline(bot: Harness) -> None:
     assert listing.index("INC-2") < listing.index("INC-1"), "SEV1 first"
     await bot.run("timeline", channel=inc.channel_id)
     timeline = str(bot.slack.responses[-1]["blocks"])
-    assert "suspect node pool gpu-a100-3" in timeline and "Declared SEV2: API errors" in timeline
+    assert "*Note:* suspect node pool gpu-a100-3 — <@UALICE>" in timeline
+    assert "Declared SEV2: API errors" in timeline
     assert other.id != inc.id
 
 
