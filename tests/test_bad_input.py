@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
 
-from tests.harness import Harness
+from tests.harness import Harness, sign
 
 
 @pytest.mark.parametrize(
@@ -50,17 +53,30 @@ async def test_incident_scoped_usage_errors(bot: Harness) -> None:
 
 
 async def test_forged_and_stale_signatures_get_401(bot: Harness) -> None:
-    from tests.harness import sign
-
     body = "command=%2Fincident&text=list&user_id=UALICE&channel_id=C1&trigger_id=t1"
     forged = sign(body, secret="not-the-secret")
     status, _ = await bot.post_raw(body, forged, "application/x-www-form-urlencoded")
     assert status == 401
-    import time
-
     stale = sign(body, timestamp=int(time.time()) - 600)
     status, _ = await bot.post_raw(body, stale, "application/x-www-form-urlencoded")
     assert status == 401
     status, _ = await bot.post_raw(body, {}, "application/x-www-form-urlencoded")
     assert status == 401
     assert bot.slack.responses == []
+
+
+async def test_request_url_verification_echoes_the_challenge_only_when_signed(bot: Harness) -> None:
+    """Slack checks the app's Request URL with a signed url_verification event before it sends anything else."""
+    body = json.dumps(
+        {
+            "token": "deprecated",
+            "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",
+            "type": "url_verification",
+        }
+    )
+    status, text = await bot.post_raw(body, sign(body), "application/json")
+    assert status == 200
+    assert "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" in text
+    status, text = await bot.post_raw(body, sign(body, secret="not-the-secret"), "application/json")
+    assert status == 401
+    assert "3eZbrw" not in text
