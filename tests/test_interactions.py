@@ -5,22 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.app import build
 from bot.settings import Settings
-from tests.harness import FakeClock, Harness
+from tests.harness import Harness, running
 from tests.slack_standin import SlackStandIn
 
 
-def claim_ic_click(incident_id: int, user: str, channel: str, message_ts: str, n: int) -> dict[str, object]:
+def claim_ic_click(incident_id: int, channel: str, message_ts: str, n: int) -> dict[str, object]:
+    """The block_actions fields of a click on the summary's "I'll be IC" button."""
     return {
-        "type": "block_actions",
-        "team": {"id": "T00000001"},
-        "user": {"id": user},
-        "api_app_id": "A00000001",
         "channel": {"id": channel},
         "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
         "message": {"ts": message_ts},
-        "response_url": f"RESPONSE_URL_{n}",
         "trigger_id": f"trig-button-{n}",
         "actions": [
             {
@@ -41,13 +36,11 @@ async def test_ill_be_ic_button_and_double_click(bot: Harness) -> None:
     summary = bot.slack.channels[inc.channel_id].messages[0]
     (button,) = summary["blocks"][-1]["elements"]
     assert button["action_id"] == "fb_claim_ic" and button["value"] == str(inc.id)
-    clicks = []
-    for n in (1, 2):
-        payload = claim_ic_click(inc.id, "UBOB", inc.channel_id, inc.summary_ts, n)
-        payload["response_url"] = bot.slack.response_url(f"button{n}")
-        clicks.append(payload)
-    for payload in clicks:  # a double click: two deliveries, two action_ts
-        status, body = await bot.interactive(payload)
+    for n in (1, 2):  # a double click: two deliveries, two action_ts
+        click = claim_ic_click(inc.id, inc.channel_id, inc.summary_ts, n)
+        status, body = await bot.interaction(
+            "block_actions", user="UBOB", response_url=bot.slack.response_url(f"button{n}"), **click
+        )
         assert (status, body) == (200, "")
     await bot.settle()
     incident = await bot.fb.service.get(inc.id)
@@ -79,9 +72,7 @@ async def test_custom_command_prefix_and_roles_from_yaml(
         "severities:\n  - {level: 1, description: down, update_every_minutes: 10}\n"
         "  - {level: 2, description: degraded, update_every_minutes: 20}\n"
     )
-    h = Harness(await build(settings.model_copy(update={"config_file": config})), slack, FakeClock())
-    await h.start()
-    try:
+    async with running(settings.model_copy(update={"config_file": config}), slack) as h:
         await h.run("declare GPU quota exhausted", user="UALICE")
         (inc,) = await h.fb.service.list_open()
         assert inc.channel_name == f"war-{datetime.now(UTC):%Y%m%d}-gpu-quota-exhausted" and inc.severity == 2
@@ -90,5 +81,3 @@ async def test_custom_command_prefix_and_roles_from_yaml(
         assert (await h.fb.service.get(inc.id)).roles["liaison"] == "UBOB"
         ack = await h.run("sev 3", channel=inc.channel_id or "")
         assert "use sev1 (worst) to sev2" in ack["text"] and "`/sev sev <1-2>`" in ack["text"]
-    finally:
-        await h.stop()

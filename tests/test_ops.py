@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from bot.app import build
 from bot.settings import Settings
 from tests.conftest import make_settings
-from tests.harness import FakeClock, Harness
+from tests.harness import Harness, eventually, running
 from tests.slack_standin import SlackStandIn
 
 
@@ -25,28 +24,19 @@ async def test_healthz_readyz_metrics(bot: Harness) -> None:
 
 
 async def test_readyz_fails_when_redis_is_unreachable(slack: SlackStandIn, tmp_path: Path) -> None:
-    settings = make_settings(slack, f"unix://{tmp_path}/nothing-here.sock")
-    h = Harness(await build(settings), slack, FakeClock())
-    await h.start()
-    try:
+    async with running(make_settings(slack, f"unix://{tmp_path}/nothing-here.sock"), slack) as h:
         status, body = await h.get("/readyz")
         assert status == 503 and '"status": "unavailable"' in body
         assert (await h.get("/healthz"))[0] == 200
-    finally:
-        await h.stop()
 
 
 async def test_restart_loses_nothing(settings: Settings, slack: SlackStandIn) -> None:
-    first = Harness(await build(settings), slack, FakeClock())
-    await first.start()
-    await first.run("declare sev2 Node pool drain stuck", user="UALICE")
-    (inc,) = await first.fb.service.list_open()
-    await first.run("note PDB blocks eviction", channel=inc.channel_id)
-    await first.stop()
+    async with running(settings, slack) as first:
+        await first.run("declare sev2 Node pool drain stuck", user="UALICE")
+        (inc,) = await first.fb.service.list_open()
+        await first.run("note PDB blocks eviction", channel=inc.channel_id)
 
-    second = Harness(await build(settings), slack, FakeClock())
-    await second.start()
-    try:
+    async with running(settings, slack) as second:
         await second.run("update PDB relaxed, drain progressing next 15", channel=inc.channel_id)
         incident = await second.fb.service.get(inc.id)
         assert incident.summary_ts == inc.summary_ts and incident.version > inc.version
@@ -54,25 +44,17 @@ async def test_restart_loses_nothing(settings: Settings, slack: SlackStandIn) ->
         assert kinds[-2:] == ["note", "status_update"]
         await second.run("declare sev3 Another one")
         assert {i.ref for i in await second.fb.service.list_open()} == {"INC-1", "INC-2"}
-    finally:
-        await second.stop()
 
 
 async def test_embedded_redis_keeps_state_across_restarts(slack: SlackStandIn, tmp_path: Path) -> None:
     settings = make_settings(slack, None, data_dir=tmp_path / "data")
-    first = Harness(await build(settings), slack, FakeClock())
-    await first.start()
-    assert first.fb.embedded is not None
-    await first.run("declare sev2 Embedded state")
-    await first.stop()
+    async with running(settings, slack) as first:
+        assert first.fb.embedded is not None
+        await first.run("declare sev2 Embedded state")
 
-    second = Harness(await build(settings), slack, FakeClock())
-    await second.start()
-    try:
+    async with running(settings, slack) as second:
         (incident,) = await second.fb.service.list_open()
         assert incident.title == "Embedded state" and incident.channel_id
-    finally:
-        await second.stop()
     assert (tmp_path / "data").is_dir()
 
 
@@ -99,28 +81,18 @@ async def test_overdue_update_reminds_the_ic_once_per_cadence(bot: Harness) -> N
 
 
 async def test_reminder_loop_runs_in_the_app(settings: Settings, slack: SlackStandIn) -> None:
-    clock = FakeClock()
-    h = Harness(
-        await build(settings.model_copy(update={"reminder_interval_seconds": 0.05}), clock=clock),
-        slack,
-        clock,
-    )
-    await h.start()
-    try:
+    async with running(settings.model_copy(update={"reminder_interval_seconds": 0.05}), slack) as h:
         await h.run("declare sev1 Loop check")
-        clock.advance(hours=1)
-        for _ in range(100):
-            if any(
+        h.clock.advance(hours=1)
+        await eventually(
+            lambda: any(
                 m["text"].startswith("<@UALICE> a status update") for ch in slack.channels.values() for m in ch.messages
-            ):
-                break
-            await asyncio.sleep(0.05)
-        else:
-            raise AssertionError("no reminder posted by the loop")
+            ),
+            within=5,
+            what="no reminder posted by the loop",
+        )
         _, metrics = await h.get("/metrics")
         assert "firebreak_update_reminders_total 1.0" in metrics
-    finally:
-        await h.stop()
 
 
 async def test_concurrent_changes_all_land(bot: Harness) -> None:
@@ -142,10 +114,6 @@ async def test_concurrent_changes_all_land(bot: Harness) -> None:
 
 
 async def test_store_outage_before_ack_is_an_ephemeral_message(slack: SlackStandIn, tmp_path: Path) -> None:
-    h = Harness(await build(make_settings(slack, f"unix://{tmp_path}/gone.sock")), slack, FakeClock())
-    await h.start()
-    try:
+    async with running(make_settings(slack, f"unix://{tmp_path}/gone.sock"), slack) as h:
         ack = await h.run("declare sev1 Redis is down too")
         assert ack["response_type"] == "ephemeral" and "can't reach its database" in ack["text"]
-    finally:
-        await h.stop()
