@@ -260,14 +260,14 @@ class IncidentService:
             return i.model_copy(update={"roles": {**i.roles, role: user}}), [self._event(kind, actor, text, **data)]
 
         before = incident
-        incident, changed = await self._change(incident.id, change, incident)
+        incident, recorded = await self._change(incident.id, change, incident)
         warnings: list[str] = []
-        if changed:
-            last = (await self.store.timeline(incident.id))[-1]
+        if recorded is not None:
+            (event,) = recorded
             await self._soft(incident, warnings, f"invite <@{user}>", self.chat.invite(_channel(incident), [user]))
-            await self._notify(incident, warnings, last.text)
+            await self._notify(incident, warnings, event.text)
             await self._sync(before, incident, warnings)
-        return Outcome(incident, changed, warnings)
+        return Outcome(incident, recorded is not None, warnings)
 
     async def set_severity(self, incident: Incident, level: int, actor: str) -> Outcome:
         self.config.severity(level)
@@ -287,14 +287,15 @@ class IncidentService:
             ]
 
         before = incident
-        incident, changed = await self._change(incident.id, change, incident)
+        incident, recorded = await self._change(incident.id, change, incident)
         warnings: list[str] = []
-        if changed:
-            verb = "raised" if level < before.severity else "lowered"
+        if recorded is not None:
+            (event,) = recorded
+            verb = "raised" if level < int(event.data["previous"]) else "lowered"
             text = f"{_short(incident)}: severity {verb} to *SEV{level}* by <@{actor}>"
             await self._notify(incident, warnings, text, announce=True)
             await self._sync(before, incident, warnings)
-        return Outcome(incident, changed, warnings)
+        return Outcome(incident, recorded is not None, warnings)
 
     async def post_update(
         self,
@@ -443,8 +444,8 @@ class IncidentService:
                 self._event(EventKind.REMINDER, None, "Status update overdue; IC reminded", ic=i.ic or "")
             ]
 
-        incident, changed = await self._change(incident_id, change)
-        if not changed:
+        incident, recorded = await self._change(incident_id, change)
+        if recorded is None:
             return 0
         last = incident.last_update_at
         since = f"the last one was {_ago(now - last)} ago" if last else "none has been posted yet"
@@ -464,8 +465,13 @@ class IncidentService:
     def _event(self, kind: EventKind, actor: str | None, text: str, **data: str) -> TimelineEvent:
         return TimelineEvent(at=self.clock(), kind=kind, actor=actor, text=text, data=data)
 
-    async def _change(self, incident_id: int, change: Change, hint: Incident | None = None) -> tuple[Incident, bool]:
+    async def _change(
+        self, incident_id: int, change: Change, hint: Incident | None = None
+    ) -> tuple[Incident, list[TimelineEvent] | None]:
         """Apply `change` and save with optimistic locking; a lost race re-reads and re-applies after a jittered pause.
+
+        Returns the saved record and the timeline events saved with it, or the current record and None when
+        `change` found nothing to do. The events are those of the attempt that won, so callers can report them.
 
         `hint` is a copy the caller already holds: tried first to save a read. Only a fresh read may conclude
         "nothing to change" or refuse the change, since the hint may be stale.
@@ -483,12 +489,12 @@ class IncidentService:
                 continue
             if result is None:
                 if fresh:
-                    return current, False
+                    return current, None
                 current = None
                 continue
             updated, events = result
             try:
-                return await self.store.save(updated, events), True
+                return await self.store.save(updated, events), events
             except Conflict:
                 current = None
                 await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))  # noqa: S311 - jitter, not crypto

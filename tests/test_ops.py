@@ -110,6 +110,10 @@ async def test_concurrent_changes_all_land(bot: Harness) -> None:
     handoffs_logged = [e for e in events if e.kind.value == "ic_handoff"]
     assert incident.ic in {f"U{n:03d}" for n in range(10)}
     assert handoffs_logged[-1].data["user"] == incident.ic, "the record and its timeline agree on who won"
+    posted = [m.get("text", "") for m in bot.slack.channels[inc.channel_id].messages]
+    assert not [t for t in posted if t.startswith("observation")], "notes stay in the timeline, not the channel"
+    announced = sorted(t for t in posted if "handed off" in t)
+    assert announced == sorted(e.text for e in handoffs_logged), "each handoff is announced with its own text"
     assert bot.slack.channels[inc.channel_id].topic.startswith("SEV1 ")
 
 
