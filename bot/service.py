@@ -339,14 +339,7 @@ class IncidentService:
             "post the update in the incident channel",
             self.chat.post(_channel(incident), post),
         )
-        if incident.announce_channel and incident.announce_ts:
-            threaded = post.model_copy(update={"thread_ts": incident.announce_ts})
-            await self._soft(
-                incident,
-                warnings,
-                "thread the update under the announcement",
-                self.chat.post(incident.announce_channel, threaded),
-            )
+        await self._announce_followup(incident, post, warnings)
         await self._sync(before, incident, warnings)
         return Outcome(incident, True, warnings)
 
@@ -522,31 +515,24 @@ class IncidentService:
             await self._announce_followup(incident, post, warnings)
 
     async def _announce_followup(self, incident: Incident, post: Post, warnings: list[str]) -> None:
-        """Stakeholders follow the announcement thread: reply there and refresh the announcement itself."""
+        """Stakeholders follow the announcement thread: reply there (`_sync` keeps the announcement itself current)."""
         if not (incident.announce_channel and incident.announce_ts):
             return
         threaded = post.model_copy(update={"thread_ts": incident.announce_ts})
-        root = Post(kind=PostKind.ANNOUNCEMENT, incident=incident, text=_announce_text(incident))
         await self._soft(
             incident,
             warnings,
             "reply under the announcement",
             self.chat.post(incident.announce_channel, threaded),
         )
-        await self._soft(
-            incident,
-            warnings,
-            "refresh the announcement",
-            self.chat.edit(incident.announce_channel, incident.announce_ts, root),
-        )
 
     async def _sync(self, before: Incident, after: Incident, warnings: list[str]) -> None:
-        """Keep the channel topic and the summary message in step with the record.
+        """Keep what shows the record's state in step with it: channel topic, summary message, announcement.
 
         Concurrent commands finish in any order, so this renders from the latest record under a lock:
         whichever sync runs last shows the newest state.
         """
-        if _topic(before) == _topic(after) and not after.summary_ts:
+        if _topic(before) == _topic(after) and not after.summary_ts and not after.announce_ts:
             return
         async with self.store.lock(f"sync:{after.id}", timeout_seconds=30):
             latest = await self.get(after.id)
@@ -562,6 +548,14 @@ class IncidentService:
                     warnings,
                     "refresh the summary message",
                     self.chat.edit(channel, latest.summary_ts, summary),
+                )
+            if latest.announce_channel and latest.announce_ts:
+                root = Post(kind=PostKind.ANNOUNCEMENT, incident=latest, text=_announce_text(latest))
+                await self._soft(
+                    latest,
+                    warnings,
+                    "refresh the announcement",
+                    self.chat.edit(latest.announce_channel, latest.announce_ts, root),
                 )
 
 

@@ -32,6 +32,9 @@ async def test_ic_handoff_and_roles_follow_topic_and_timeline(bot: Harness) -> N
     # The summary message is edited to show the current roles.
     summary = next(m for m in ch.messages if m["ts"] == incident.summary_ts)
     assert "comms: <@UCAROL>" in str(summary["blocks"])
+    # So is the announcement stakeholders watch: it names the IC of now, not the declarer.
+    root = next(m for m in bot.slack.by_name("incidents").messages if m["ts"] == incident.announce_ts)
+    assert "IC <@UDAVE>" in str(root["blocks"]) and "UALICE" not in str(root["blocks"])
     # Assigning the same person again changes nothing and posts nothing.
     posts = len(ch.messages)
     await bot.run("ic", channel=ch.id, user="UDAVE")
@@ -64,6 +67,8 @@ async def test_update_posts_in_channel_and_thread_and_sets_next_due(bot: Harness
     assert "Next update by" in str(channel_post["blocks"])
     threaded = bot.slack.by_name("incidents").messages[-1]
     assert threaded["thread_ts"] == inc.announce_ts and threaded["text"] == channel_post["text"]
+    root = next(m for m in bot.slack.by_name("incidents").messages if m["ts"] == inc.announce_ts)
+    assert "status identified" in str(root["blocks"]), "the announcement shows the status the update set"
     due_epoch = int(incident.next_update_due.timestamp())
     assert f"Next one due by <!date^{due_epoch}^" in bot.last_reply()
     (event,) = [e for e in await bot.fb.service.timeline(inc.id) if e.kind.value == "status_update"]
