@@ -1,30 +1,30 @@
-"""Subcommands of the slash command: each is one decorated function registered on a Registry."""
+"""One registry for everything Slack sends: subcommands, button actions, view submissions and events.
+
+Each handler module holds a `handlers = HandlerTable()` and registers onto it with decorators, so a new
+subcommand, button, form or event is one decorated function. The registry is built from an explicit list
+of modules (handlers.slack.MODULES); tests may build their own.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, TypeVar
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.config import IncidentConfig
-from bot.models import Incident
-from bot.service import IncidentService
-
-
-@dataclass(frozen=True)
-class Reply:
-    """What the person who ran the command sees (ephemeral)."""
-
-    text: str
-    blocks: list[dict[str, Any]] | None = None
+from bot.core.config import IncidentConfig
+from bot.core.service import IncidentService
+from bot.models import Actor, Incident
+from bot.render.replies import Reply
 
 
 @dataclass(frozen=True)
 class CommandContext:
     service: IncidentService
     client: AsyncWebClient
+    registry: Registry
     user: str
     channel_id: str
     trigger_id: str | None
@@ -35,13 +35,41 @@ class CommandContext:
         return self.service.config
 
     @property
+    def actor(self) -> Actor:
+        return Actor.user(self.user)
+
+    @property
     def target(self) -> Incident:
         assert self.incident is not None, "subcommand registered with needs_incident=False"
         return self.incident
 
 
+@dataclass(frozen=True)
+class InteractionContext:
+    """A click, a form submission or an event: who, where, and the collaborators to act with."""
+
+    service: IncidentService
+    client: AsyncWebClient
+    user: str | None
+    channel_id: str
+
+    @property
+    def config(self) -> IncidentConfig:
+        return self.service.config
+
+    @property
+    def actor(self) -> Actor:
+        assert self.user is not None, "this delivery has no user"
+        return Actor.user(self.user)
+
+
+T = TypeVar("T")
 Parser = Callable[[str, IncidentConfig], Any]
 Runner = Callable[[CommandContext, Any], Awaitable[Reply | None]]
+ActionRunner = Callable[[InteractionContext, dict[str, Any]], Awaitable[Reply | None]]
+ViewReader = Callable[[dict[str, Any], IncidentConfig], tuple[Any, dict[str, str]]]
+ViewRunner = Callable[[InteractionContext, Any], Awaitable[Reply | None]]
+EventRunner = Callable[[InteractionContext, dict[str, Any]], Awaitable[Reply | None]]
 
 
 def rest_text(rest: str, config: IncidentConfig) -> str:
@@ -60,11 +88,43 @@ class Subcommand:
     ack_text: Callable[[Any], str | None]
 
 
-class Registry:
-    """Subcommands by name. Tests and embedders can build their own registry and hand it to the app."""
+@dataclass(frozen=True)
+class Action:
+    """A button (block_actions) by its action_id; runs after the ack with the clicked action."""
 
-    def __init__(self) -> None:
-        self._subcommands: dict[str, Subcommand] = {}
+    action_id: str
+    name: str
+    run: ActionRunner
+
+
+@dataclass(frozen=True)
+class ViewSubmission:
+    """A modal's submission by its callback_id: `read` runs before the ack (its errors show in the form)."""
+
+    callback_id: str
+    name: str
+    read: ViewReader
+    run: ViewRunner
+
+
+@dataclass(frozen=True)
+class EventListener:
+    """An Events API event by its type; `accepts` filters cheaply before any work is queued."""
+
+    event_type: str
+    name: str
+    run: EventRunner
+    accepts: Callable[[dict[str, Any]], bool]
+
+
+@dataclass
+class HandlerTable:
+    """What one handler module registers; merged into a Registry."""
+
+    subcommands: list[Subcommand] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+    views: list[ViewSubmission] = field(default_factory=list)
+    events: list[EventListener] = field(default_factory=list)
 
     def subcommand(
         self,
@@ -77,12 +137,55 @@ class Registry:
         ack_text: Callable[[Any], str | None] = lambda _: None,
     ) -> Callable[[Runner], Runner]:
         def register(run: Runner) -> Runner:
-            if name in self._subcommands:
-                raise ValueError(f"subcommand {name!r} registered twice")
-            self._subcommands[name] = Subcommand(name, usage, summary, run, parse, needs_incident, ack_text)
+            self.subcommands.append(Subcommand(name, usage, summary, run, parse, needs_incident, ack_text))
             return run
 
         return register
+
+    def action(self, action_id: str) -> Callable[[ActionRunner], ActionRunner]:
+        def register(run: ActionRunner) -> ActionRunner:
+            self.actions.append(Action(action_id, run.__name__, run))
+            return run
+
+        return register
+
+    def view(self, callback_id: str, *, read: ViewReader) -> Callable[[ViewRunner], ViewRunner]:
+        def register(run: ViewRunner) -> ViewRunner:
+            self.views.append(ViewSubmission(callback_id, run.__name__, read, run))
+            return run
+
+        return register
+
+    def event(
+        self, event_type: str, *, accepts: Callable[[dict[str, Any]], bool] = lambda _: True
+    ) -> Callable[[EventRunner], EventRunner]:
+        def register(run: EventRunner) -> EventRunner:
+            self.events.append(EventListener(event_type, run.__name__, run, accepts))
+            return run
+
+        return register
+
+
+class Registry:
+    """Everything registered, by what Slack routes on. Built from modules; a name registered twice is an error."""
+
+    def __init__(self, tables: Iterable[HandlerTable] = ()) -> None:
+        self._subcommands: dict[str, Subcommand] = {}
+        self._actions: dict[str, Action] = {}
+        self._views: dict[str, ViewSubmission] = {}
+        self._events: dict[str, EventListener] = {}
+        for table in tables:
+            self.add(table)
+
+    @classmethod
+    def from_modules(cls, modules: Iterable[ModuleType]) -> Registry:
+        return cls(module.handlers for module in modules)
+
+    def add(self, table: HandlerTable) -> None:
+        _merge(self._subcommands, {s.name: s for s in table.subcommands}, "subcommand")
+        _merge(self._actions, {a.action_id: a for a in table.actions}, "action")
+        _merge(self._views, {v.callback_id: v for v in table.views}, "view")
+        _merge(self._events, {e.event_type: e for e in table.events}, "event")
 
     def get(self, name: str) -> Subcommand | None:
         return self._subcommands.get(name.lower())
@@ -90,8 +193,27 @@ class Registry:
     def __iter__(self) -> Iterator[Subcommand]:
         return iter(self._subcommands.values())
 
+    @property
+    def actions(self) -> list[Action]:
+        return list(self._actions.values())
+
+    @property
+    def views(self) -> list[ViewSubmission]:
+        return list(self._views.values())
+
+    @property
+    def events(self) -> list[EventListener]:
+        return list(self._events.values())
+
     def usage(self, config: IncidentConfig) -> str:
         return "\n".join(f"`{render_usage(s, config)}` {s.summary}" for s in self)
+
+
+def _merge(into: dict[str, T], new: dict[str, T], what: str) -> None:
+    for ident, item in new.items():
+        if ident in into:
+            raise ValueError(f"{what} {ident!r} registered twice")
+        into[ident] = item
 
 
 def render_usage(sub: Subcommand, config: IncidentConfig) -> str:

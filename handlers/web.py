@@ -10,8 +10,8 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 
-from bot.metrics import CONTENT_TYPE_LATEST, Metrics
-from bot.ports import IncidentStore
+from bot.core.metrics import CONTENT_TYPE_LATEST, Metrics
+from bot.core.ports import IncidentStore
 
 SLACK_PATH = "/slack/events"
 

@@ -14,7 +14,7 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from bot.settings import Settings
+from bot.root.settings import Settings
 from tests.harness import BOT_TOKEN, SIGNING_SECRET, Harness, running
 from tests.slack_standin import SlackStandIn
 

@@ -20,8 +20,9 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
-from bot.app import Firebreak, build, web_app
-from bot.settings import Settings
+from bot.root.app import Firebreak, build
+from bot.root.runtime import web_app
+from bot.root.settings import Settings
 from tests.slack_standin import SlackStandIn
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"

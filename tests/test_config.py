@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bot.config import IncidentConfig, load_config
-from bot.errors import ConfigError
-from bot.settings import Settings, describe_settings
+from bot.core.config import IncidentConfig, load_config
+from bot.core.errors import ConfigError
+from bot.root.settings import Settings, describe_settings
 from tests.conftest import repo_root
 
 BASE = {"SLACK_BOT_TOKEN": "xoxb-1-2-abc", "SLACK_SIGNING_SECRET": "shhh"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.settings import Settings
+from bot.root.settings import Settings
 from tests.harness import Harness, running
 from tests.slack_standin import SlackStandIn
 
@@ -46,7 +46,7 @@ async def test_ill_be_ic_button_and_double_click(bot: Harness) -> None:
     incident = await bot.fb.service.get(inc.id)
     assert incident.ic == "UBOB"
     handoffs = [e for e in await bot.fb.service.timeline(inc.id) if e.kind.value == "ic_handoff"]
-    assert len(handoffs) == 1 and handoffs[0].actor == "UBOB"
+    assert len(handoffs) == 1 and handoffs[0].actor.user_id == "UBOB"
     notices = [m for m in bot.slack.channels[inc.channel_id].messages if "handed off" in m.get("text", "")]
     assert len(notices) == 1, "one post for one change"
     assert sorted(bot.replies()[-2:]) == ["You're already IC of INC-1.", "You're now IC of INC-1."]

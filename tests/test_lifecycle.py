@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.models import Incident
+from bot.models import Actor, IcHandoff, Incident, StatusUpdated
 from tests.harness import Harness
 
 
@@ -24,11 +24,11 @@ async def test_ic_handoff_and_roles_follow_topic_and_timeline(bot: Harness) -> N
     await bot.run("ic", channel=ch.id, user="UDAVE")  # default: the caller takes over
     incident = await bot.fb.service.get(inc.id)
     assert incident.roles == {"ic": "UDAVE", "comms": "UCAROL"}
-    events = [(e.kind.value, e.actor) for e in await bot.fb.service.timeline(inc.id)]
+    events = [(e.kind.value, e.actor.user_id) for e in await bot.fb.service.timeline(inc.id)]
     assert ("ic_handoff", "UALICE") in events and ("ic_handoff", "UDAVE") in events
     assert ("role_assigned", "UALICE") in events
     handoffs = [e for e in await bot.fb.service.timeline(inc.id) if e.kind.value == "ic_handoff"]
-    assert handoffs[-1].data == {"role": "ic", "user": "UDAVE", "previous": "UBOB"}
+    assert handoffs[-1].payload == IcHandoff(user="UDAVE", previous="UBOB")
     # The summary message is edited to show the current roles.
     summary = next(m for m in ch.messages if m["ts"] == incident.summary_ts)
     assert "comms: <@UCAROL>" in str(summary["blocks"])
@@ -72,7 +72,8 @@ async def test_update_posts_in_channel_and_thread_and_sets_next_due(bot: Harness
     due_epoch = int(incident.next_update_due.timestamp())
     assert f"Next one due by <!date^{due_epoch}^" in bot.last_reply()
     (event,) = [e for e in await bot.fb.service.timeline(inc.id) if e.kind.value == "status_update"]
-    assert event.actor == "UALICE" and event.data["status"] == "identified"
+    assert event.actor == Actor.user("UALICE") and isinstance(event.payload, StatusUpdated)
+    assert event.payload.status.value == "identified" and event.payload.next_update_due == incident.next_update_due
 
 
 async def test_update_without_next_uses_severity_cadence(bot: Harness) -> None:
@@ -158,9 +159,10 @@ async def test_stale_copies_never_decide_the_outcome(bot: Harness) -> None:
     """Handlers load the incident before the ack; by the time the work runs, someone may have changed it."""
     stale = await declared(bot)
     service = bot.fb.service
-    await service.assign_role(stale, "ic", "UBOB", "UBOB")
-    outcome = await service.assign_role(stale, "ic", "UALICE", "UALICE")  # stale copy says Alice is IC already
+    alice, bob = Actor.user("UALICE"), Actor.user("UBOB")
+    await service.assign_role(stale, "ic", "UBOB", bob)
+    outcome = await service.assign_role(stale, "ic", "UALICE", alice)  # stale copy says Alice is IC already
     assert outcome.changed and (await service.get(stale.id)).ic == "UALICE"
-    await service.resolve(stale, "fixed", "UALICE")
-    reopened = await service.reopen(stale, "UBOB")  # stale copy says it's still open
+    await service.resolve(stale, "fixed", alice)
+    reopened = await service.reopen(stale, bob)  # stale copy says it's still open
     assert reopened.incident.is_open and reopened.incident.version > stale.version

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from bot.settings import Settings
+from bot.models import IcHandoff, NoteAdded
+from bot.render.timeline import event_text
+from bot.root.settings import Settings
 from tests.conftest import make_settings
 from tests.harness import Harness, eventually, running
 from tests.slack_standin import SlackStandIn
@@ -104,16 +106,18 @@ async def test_concurrent_changes_all_land(bot: Harness) -> None:
     await asyncio.gather(*notes, *handoffs, bot.command("sev 1", channel=inc.channel_id))
     await bot.settle()
     events = await bot.fb.service.timeline(inc.id)
-    assert sorted(e.text for e in events if e.kind.value == "note") == sorted(f"observation {n}" for n in range(30))
+    notes_logged = [e.payload.text for e in events if isinstance(e.payload, NoteAdded)]
+    assert sorted(notes_logged) == sorted(f"observation {n}" for n in range(30))
     incident = await bot.fb.service.get(inc.id)
     assert incident.severity == 1
-    handoffs_logged = [e for e in events if e.kind.value == "ic_handoff"]
+    handoffs_logged = [e for e in events if isinstance(e.payload, IcHandoff)]
     assert incident.ic in {f"U{n:03d}" for n in range(10)}
-    assert handoffs_logged[-1].data["user"] == incident.ic, "the record and its timeline agree on who won"
+    last = handoffs_logged[-1].payload
+    assert isinstance(last, IcHandoff) and last.user == incident.ic, "the record and its timeline agree on who won"
     posted = [m.get("text", "") for m in bot.slack.channels[inc.channel_id].messages]
     assert not [t for t in posted if t.startswith("observation")], "notes stay in the timeline, not the channel"
     announced = sorted(t for t in posted if "handed off" in t)
-    assert announced == sorted(e.text for e in handoffs_logged), "each handoff is announced with its own text"
+    assert announced == sorted(event_text(e) for e in handoffs_logged), "each handoff is announced with its own text"
     assert bot.slack.channels[inc.channel_id].topic.startswith("SEV1 ")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from bot.models import Actor, Pinned
 from tests.harness import Harness
 
 
@@ -30,9 +31,9 @@ async def test_pin_added_joins_timeline_with_original_time(bot: Harness) -> None
     assert await bot.event(event, event_id="Ev1", retry=1) == 200  # Slack retry
     await bot.settle()
     (pin,) = [e for e in await bot.fb.service.timeline(1) if e.kind.value == "pinned"]
-    assert pin.text == "etcd fsync p99 is 800ms on node-7"
+    assert pin.payload == Pinned(text="etcd fsync p99 is 800ms on node-7", message_ts=msg["ts"], author="UBOB")
     assert pin.at == datetime.fromtimestamp(float(msg["ts"]), UTC)
-    assert pin.actor == "UALICE" and pin.data == {"message_ts": msg["ts"], "author": "UBOB"}
+    assert pin.actor == Actor.user("UALICE")
 
 
 async def test_pushpin_reaction_fetches_message_and_dedupes_with_pin(bot: Harness) -> None:
@@ -59,8 +60,9 @@ async def test_pushpin_reaction_fetches_message_and_dedupes_with_pin(bot: Harnes
     await bot.event(pin)
     await bot.event({**reaction, "reaction": "thumbsup"})
     await bot.settle()
-    pins = [e for e in await bot.fb.service.timeline(1) if e.kind.value == "pinned"]
-    assert [(p.text, p.actor) for p in pins] == [("rolled back deploy api-v42", "UBOB")]
+    events = await bot.fb.service.timeline(1)
+    pins = [(e.payload.text, e.actor.user_id) for e in events if isinstance(e.payload, Pinned)]
+    assert pins == [("rolled back deploy api-v42", "UBOB")]
     assert bot.slack.calls_to("conversations.history")[0]["latest"] == msg["ts"]
 
 

@@ -36,7 +36,7 @@ async def test_invalid_auth_tells_the_user_and_a_repeat_finishes_the_job(bot: Ha
 async def test_announce_channel_without_bot_is_a_warning_not_a_failure(bot: Harness) -> None:
     private = bot.slack.add_channel("sre-private", bot_member=False)
     private.is_private = True
-    bot.fb.service.announce_channel = private.id
+    bot.fb.service.declaring.announce_channel = private.id
     await bot.run("declare sev2 Image pulls failing")
     (incident,) = await bot.fb.service.list_open()
     assert incident.channel_id and incident.announce_ts is None
@@ -47,7 +47,7 @@ async def test_announce_channel_without_bot_is_a_warning_not_a_failure(bot: Harn
 
 
 async def test_channel_not_found_for_announcement(bot: Harness) -> None:
-    bot.fb.service.announce_channel = "CDOESNOTEXIST"
+    bot.fb.service.declaring.announce_channel = "CDOESNOTEXIST"
     await bot.run("declare sev3 Flaky canary")
     assert "Slack can't find <#CDOESNOTEXIST>" in bot.last_reply()
 

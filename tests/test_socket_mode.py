@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.app import connect_socket_mode
-from bot.settings import Settings
+from bot.root.runtime import connect_socket_mode
+from bot.root.settings import Settings
 from tests.conftest import make_settings
 from tests.harness import running, slash_command
 from tests.slack_standin import SlackStandIn

@@ -11,52 +11,10 @@ from typing import cast
 import redis.asyncio as aioredis
 from redis.exceptions import LockError
 
-from bot.errors import Conflict, FirebreakError
+from bot.adapters.redis_keys import Keys
+from bot.core.errors import Conflict, FirebreakError
+from bot.core.ports import LockKind
 from bot.models import Incident, TimelineEvent
-
-
-class Keys:
-    """Every key firebreak writes, in one place. Ids are deterministic so repeats land on the same key."""
-
-    def __init__(self, prefix: str = "fb") -> None:
-        self.prefix = prefix
-
-    def incident(self, incident_id: int | str) -> str:
-        return f"{self.prefix}:incident:{incident_id}"
-
-    def timeline(self, incident_id: int | str) -> str:
-        return f"{self.prefix}:incident:{incident_id}:timeline"
-
-    def timeline_seen(self, incident_id: int | str) -> str:
-        return f"{self.prefix}:incident:{incident_id}:seen"
-
-    def channel(self, channel_id: str) -> str:
-        return f"{self.prefix}:channel:{channel_id}"
-
-    def channel_name(self, name: str) -> str:
-        return f"{self.prefix}:channel-name:{name}"
-
-    def once(self, key: str) -> str:
-        return f"{self.prefix}:once:{key}"
-
-    def bind(self, key: str) -> str:
-        return f"{self.prefix}:bind:{key}"
-
-    def lock(self, name: str) -> str:
-        return f"{self.prefix}:lock:{name}"
-
-    @property
-    def sequence(self) -> str:
-        return f"{self.prefix}:seq:incident"
-
-    @property
-    def open_set(self) -> str:
-        return f"{self.prefix}:open"
-
-    @property
-    def due(self) -> str:
-        return f"{self.prefix}:due"
-
 
 # Compare-and-set of the record plus its indexes and timeline events, so readers never see half a change.
 _SAVE = """
@@ -83,6 +41,12 @@ redis.call('XADD', KEYS[2], '*', 'e', ARGV[2])
 return 1
 """
 
+_RETRACT = """
+if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('XADD', KEYS[2], '*', 'e', ARGV[2])
+return 1
+"""
+
 # Lease due entries by pushing their score forward, so a crashed worker's reminders come back after the lease.
 _LEASE_DUE = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
@@ -97,6 +61,7 @@ class RedisIncidentStore:
         self.keys = keys or Keys()
         self._save = client.register_script(_SAVE)
         self._append_once = client.register_script(_APPEND_ONCE)
+        self._retract = client.register_script(_RETRACT)
         self._lease_due = client.register_script(_LEASE_DUE)
 
     async def ping(self) -> None:
@@ -105,11 +70,8 @@ class RedisIncidentStore:
     async def allocate_id(self) -> int:
         return int(await self.redis.incr(self.keys.sequence))
 
-    async def claim(self, key: str, ttl_seconds: int) -> bool:
-        return bool(await self.redis.set(self.keys.once(key), "1", nx=True, ex=ttl_seconds))
-
-    async def bind(self, key: str, incident_id: int, ttl_seconds: int) -> int:
-        k = self.keys.bind(key)
+    async def bind_declare(self, actor: str, fingerprint: str, incident_id: int, ttl_seconds: int) -> int:
+        k = self.keys.declare_binding(actor, fingerprint)
         if await self.redis.set(k, str(incident_id), nx=True, ex=ttl_seconds):
             return incident_id
         bound = await self.redis.get(k)
@@ -185,16 +147,21 @@ class RedisIncidentStore:
         keys = [self.keys.timeline_seen(incident_id), self.keys.timeline(incident_id)]
         return bool(await self._append_once(keys=keys, args=[dedupe, event.model_dump_json()]))
 
+    async def retract(self, incident_id: int, dedupe: str, event: TimelineEvent) -> bool:
+        keys = [self.keys.timeline_seen(incident_id), self.keys.timeline(incident_id)]
+        return bool(await self._retract(keys=keys, args=[dedupe, event.model_dump_json()]))
+
     async def due_for_reminder(self, now: datetime, lease_seconds: int, limit: int) -> list[int]:
         now_s = now.timestamp()
         ids = await self._lease_due(keys=[self.keys.due], args=[str(now_s), str(now_s + lease_seconds), str(limit)])
         return [int(i) for i in ids]
 
     @asynccontextmanager
-    async def lock(self, name: str, timeout_seconds: float) -> AsyncIterator[None]:
-        lock = self.redis.lock(self.keys.lock(name), timeout=timeout_seconds, blocking_timeout=timeout_seconds)
+    async def lock(self, kind: LockKind, incident_id: int, timeout_seconds: float) -> AsyncIterator[None]:
+        key = self.keys.lock(kind, incident_id)
+        lock = self.redis.lock(key, timeout=timeout_seconds, blocking_timeout=timeout_seconds)
         if not await lock.acquire():
-            raise FirebreakError(f"Someone else is still working on {name}; try again in a minute.")
+            raise FirebreakError(f"Someone else is still working on INC-{incident_id} ({kind}); try again in a minute.")
         try:
             yield
         finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -11,10 +12,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.adapters.slack_blocks import render
-from bot.errors import ChannelNameTaken, ChatError
-from bot.metrics import Metrics
-from bot.models import ChatMessage, Post
+from bot.core.config import IncidentConfig
+from bot.core.errors import ChannelNameTaken, ChatError
+from bot.core.metrics import Metrics
+from bot.models import ChatMessage, Incident, Post
+from bot.render.posts import render_post, topic
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +59,16 @@ def chat_error(exc: SlackApiError, method: str, where: str) -> ChatError:
     return cls(message, code=code, method=method)
 
 
+def is_channel_id(ref: str) -> bool:
+    return ref[:1] in ("C", "G") and ref.isalnum() and ref.isupper()
+
+
 class SlackChat:
-    def __init__(self, client: AsyncWebClient, metrics: Metrics | None = None) -> None:
+    def __init__(self, client: AsyncWebClient, config: IncidentConfig, metrics: Metrics | None = None) -> None:
         self.client = client
+        self.config = config
         self.metrics = metrics
+        self._channel_ids: dict[str, str] = {}
 
     async def _call(self, method: str, where: str, fn: Callable[[], Awaitable[Any]], ignore: Sequence[str] = ()) -> Any:
         try:
@@ -78,6 +86,42 @@ class SlackChat:
                 self.metrics.slack_api_errors.labels(method, "unreachable").inc()
             raise ChatError(f"Couldn't reach Slack for {method}: {exc!r}", code="unreachable", method=method) from exc
 
+    async def resolve_channel(self, ref: str) -> str:
+        """Channel ids pass through; a #name is looked up once (chat.update and others take only ids)."""
+        if is_channel_id(ref):
+            return ref
+        name = ref.lstrip("#").lower()
+        if name not in self._channel_ids:
+            self._channel_ids[name] = await self._find_channel(name)
+        return self._channel_ids[name]
+
+    async def _find_channel(self, name: str) -> str:
+        cursor = None
+        while True:
+            resp = await self._call(
+                "conversations.list",
+                f"#{name}",
+                partial(
+                    self.client.conversations_list,
+                    types="public_channel,private_channel",
+                    exclude_archived=True,
+                    limit=1000,
+                    cursor=cursor,
+                ),
+            )
+            for channel in resp.get("channels", []):
+                if channel.get("name") == name:
+                    return str(channel["id"])
+            cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
+        raise ChatError(
+            f"Slack has no channel #{name} that firebreak can see. Check FIREBREAK_ANNOUNCE_CHANNEL; for a private "
+            "channel, invite firebreak to it first.",
+            code="channel_not_found",
+            method="conversations.list",
+        )
+
     async def create_channel(self, name: str) -> str:
         resp = await self._call(
             "conversations.create",
@@ -94,15 +138,15 @@ class SlackChat:
             ignore=("already_in_channel", "cant_invite_self"),
         )
 
-    async def set_topic(self, channel_id: str, topic: str) -> None:
+    async def set_topic(self, channel_id: str, incident: Incident) -> None:
         await self._call(
             "conversations.setTopic",
             f"<#{channel_id}>",
-            lambda: self.client.conversations_setTopic(channel=channel_id, topic=topic),
+            lambda: self.client.conversations_setTopic(channel=channel_id, topic=topic(incident)),
         )
 
     async def post(self, channel: str, post: Post) -> str:
-        text, blocks = render(post)
+        text, blocks = render_post(post, self.config)
         resp = await self._call(
             "chat.postMessage",
             _where(channel),
@@ -113,7 +157,7 @@ class SlackChat:
         return str(resp["ts"])
 
     async def edit(self, channel: str, ts: str, post: Post) -> None:
-        text, blocks = render(post)
+        text, blocks = render_post(post, self.config)
         await self._call(
             "chat.update",
             _where(channel),
@@ -141,4 +185,4 @@ class SlackChat:
 
 
 def _where(channel: str) -> str:
-    return f"<#{channel}>" if channel[:1] in ("C", "G") and channel.isalnum() else channel
+    return f"<#{channel}>" if is_channel_id(channel) else channel

@@ -9,8 +9,8 @@ import sys
 
 from pydantic import ValidationError
 
-from bot.errors import ConfigError
-from bot.settings import Settings
+from bot.core.errors import ConfigError
+from bot.root.settings import Settings
 
 
 def _settings_or_exit() -> Settings:
@@ -30,8 +30,8 @@ async def check(settings: Settings) -> int:
     from slack_sdk.errors import SlackApiError
 
     from bot.adapters.slack_chat import chat_error, make_client
-    from bot.app import connect_redis
-    from bot.config import load_config
+    from bot.core.config import load_config
+    from bot.root.app import connect_redis
 
     failures = 0
     try:
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "check":
         raise SystemExit(asyncio.run(check(settings)))
-    from bot.app import serve
+    from bot.root.runtime import serve
 
     try:
         asyncio.run(serve(settings))

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
-from bot.metrics import Metrics
+from bot.core.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

@@ -38,3 +38,16 @@ class ChannelNameTaken(ChatError):
 
 class Conflict(FirebreakError):
     """Optimistic concurrency lost a race; the caller reloads and retries."""
+
+
+class ClusterError(FirebreakError):
+    """The Kubernetes API refused or failed; `status` is its HTTP status (409, 404, 429 ...)."""
+
+    def __init__(self, message: str, *, status: int, reason: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+class MetricsError(FirebreakError):
+    """A metrics query failed; the message names the query and why."""

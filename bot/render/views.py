@@ -1,17 +1,20 @@
-"""The declare form, for `/incident declare` with no arguments."""
+"""Modals: the declare form, for `/incident declare` with no arguments."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from bot.config import IncidentConfig
+from bot.core.config import IncidentConfig
+from bot.models import MAX_TEXT, MAX_TITLE
 
 DECLARE_CALLBACK = "fb_declare"
+OPTION_LIMIT = 75
+DESCRIPTION_LIMIT = MAX_TEXT - 100
 
 
 def declare_modal(config: IncidentConfig, channel_id: str) -> dict[str, Any]:
     options = [
-        {"text": {"type": "plain_text", "text": f"{s.label}: {s.description}"[:75]}, "value": str(s.level)}
+        {"text": {"type": "plain_text", "text": f"{s.label}: {s.description}"[:OPTION_LIMIT]}, "value": str(s.level)}
         for s in config.severities
     ]
     default = next(o for o in options if o["value"] == str(config.default_severity))
@@ -30,7 +33,7 @@ def declare_modal(config: IncidentConfig, channel_id: str) -> dict[str, Any]:
                 "element": {
                     "type": "plain_text_input",
                     "action_id": "value",
-                    "max_length": 150,
+                    "max_length": MAX_TITLE,
                     "placeholder": {"type": "plain_text", "text": "e.g. Checkout API 5xx above SLO"},
                 },
             },
@@ -54,21 +57,8 @@ def declare_modal(config: IncidentConfig, channel_id: str) -> dict[str, Any]:
                     "type": "plain_text_input",
                     "action_id": "value",
                     "multiline": True,
-                    "max_length": 2900,
+                    "max_length": DESCRIPTION_LIMIT,
                 },
             },
         ],
     }
-
-
-def read_declare_submission(view: dict[str, Any]) -> tuple[str, int | None, str, dict[str, str]]:
-    """(title, severity, description, errors by block id) from a view_submission."""
-    values = view.get("state", {}).get("values", {})
-    title = (values.get("title", {}).get("value", {}).get("value") or "").strip()
-    selected = values.get("severity", {}).get("value", {}).get("selected_option") or {}
-    description = values.get("description", {}).get("value", {}).get("value") or ""
-    errors = {}
-    if not title:
-        errors["title"] = "Give the incident a short title people will recognise."
-    severity = int(selected["value"]) if selected.get("value", "").isdigit() else None
-    return title, severity, description, errors

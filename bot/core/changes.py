@@ -1,0 +1,92 @@
+"""The atomic change loop: read, apply a pure function, compare-and-set, retry on conflict."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from bot.core.errors import Conflict, FirebreakError, NotFound
+from bot.core.ports import IncidentStore
+from bot.models import Incident, TimelineEvent
+
+CHANGE_ATTEMPTS = 25
+T = TypeVar("T")
+E = TypeVar("E")
+
+Change = Callable[[Incident], tuple[Incident, list[TimelineEvent]] | None]
+"""A pure function of the current record: the new record and the events that explain it, or None for no change."""
+
+
+@dataclass
+class Outcome:
+    """What a command did: the incident after it, whether anything changed, and what went only partly right."""
+
+    incident: Incident
+    changed: bool = True
+    warnings: list[str] = field(default_factory=list)
+
+
+async def atomically(
+    read: Callable[[], Awaitable[T]],
+    write: Callable[[T, Sequence[E]], Awaitable[T]],
+    change: Callable[[T], tuple[T, list[E]] | None],
+    *,
+    hint: T | None = None,
+    attempts: int = CHANGE_ATTEMPTS,
+    busy: str = "This is being changed by many people at once; try again in a moment.",
+) -> tuple[T, list[E] | None]:
+    """Apply `change` to a versioned record and write it with compare-and-set; a lost race re-reads and re-applies.
+
+    Returns the written record and the events written with it, or the current record and None when `change`
+    found nothing to do. The events are those of the attempt that won, so callers report exactly what landed.
+
+    `hint` is a copy the caller already holds, tried first to save a read. Only a fresh read may conclude
+    "nothing to change" or refuse the change (by raising FirebreakError), since the hint may be stale.
+    `write` raises Conflict when someone else wrote since the read.
+    """
+    current, fresh = hint, False
+    for attempt in range(attempts):
+        if current is None:
+            current, fresh = await read(), True
+        try:
+            result = change(current)
+        except FirebreakError:
+            if fresh:
+                raise
+            current = None
+            continue
+        if result is None:
+            if fresh:
+                return current, None
+            current = None
+            continue
+        updated, events = result
+        try:
+            return await write(updated, events), events
+        except Conflict:
+            current = None
+            await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))  # noqa: S311 - jitter, not crypto
+    raise FirebreakError(busy)
+
+
+async def get_incident(store: IncidentStore, incident_id: int, command: str = "/incident") -> Incident:
+    incident = await store.get(incident_id)
+    if incident is None:
+        raise NotFound(f"There is no incident INC-{incident_id}. `{command} list` shows open ones.")
+    return incident
+
+
+async def change_incident(
+    store: IncidentStore, incident_id: int, change: Change, hint: Incident | None = None
+) -> tuple[Incident, list[TimelineEvent] | None]:
+    """`atomically` for an incident record and its timeline."""
+    return await atomically(
+        lambda: get_incident(store, incident_id),
+        store.save,
+        change,
+        hint=hint,
+        busy=f"INC-{incident_id} is being changed by many people at once; try again in a moment.",
+    )

@@ -1,0 +1,163 @@
+"""Changing an open incident: roles, severity, status updates, notes, resolve and reopen."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.core.changes import Outcome, change_incident
+from bot.core.config import IncidentConfig
+from bot.core.errors import InvalidTransition, UsageError
+from bot.core.ports import Chat, Clock, IncidentStore
+from bot.core.publishing import Publisher, channel_of
+from bot.models import (
+    IC,
+    MAX_TEXT,
+    Actor,
+    IcHandoff,
+    Incident,
+    NoteAdded,
+    Payload,
+    Reopened,
+    Resolved,
+    RoleAssigned,
+    SeverityChanged,
+    Status,
+    StatusUpdated,
+    TimelineEvent,
+)
+
+Result = tuple[Incident, list[TimelineEvent]]
+
+
+class Changing:
+    def __init__(
+        self, store: IncidentStore, chat: Chat, config: IncidentConfig, clock: Clock, publisher: Publisher
+    ) -> None:
+        self.store = store
+        self.chat = chat
+        self.config = config
+        self.clock = clock
+        self.publisher = publisher
+
+    def _cadence(self, level: int) -> timedelta:
+        return timedelta(minutes=self.config.severity(level).update_every_minutes)
+
+    def _event(self, actor: Actor, payload: Payload) -> TimelineEvent:
+        return TimelineEvent(at=self.clock(), actor=actor, payload=payload)
+
+    async def assign_role(self, incident: Incident, role: str, user: str, actor: Actor) -> Outcome:
+        if role not in (IC, *self.config.roles):
+            raise UsageError(f"Unknown role {role!r}: roles are {', '.join((IC, *self.config.roles))}.")
+
+        def change(i: Incident) -> Result | None:
+            previous = i.roles.get(role)
+            if previous == user:
+                return None
+            if role == IC and previous:
+                payload: Payload = IcHandoff(user=user, previous=previous)
+            else:
+                payload = RoleAssigned(role=role, user=user, previous=previous)
+            return i.model_copy(update={"roles": {**i.roles, role: user}}), [self._event(actor, payload)]
+
+        after, recorded = await change_incident(self.store, incident.id, change, incident)
+        if recorded is None:
+            return Outcome(after, changed=False)
+        warnings: list[str] = []
+        await self.publisher.soft(after, warnings, f"invite <@{user}>", self.chat.invite(channel_of(after), [user]))
+        await self.publisher.publish(incident, after, recorded, warnings=warnings)
+        return Outcome(after, True, warnings)
+
+    async def set_severity(self, incident: Incident, level: int, actor: Actor) -> Outcome:
+        self.config.severity(level)
+        now = self.clock()
+
+        def change(i: Incident) -> Result | None:
+            if i.severity == level:
+                return None
+            due = now + self._cadence(level)
+            update: dict[str, object] = {"severity": level}
+            if i.is_open and (i.next_update_due is None or due < i.next_update_due):
+                update["next_update_due"] = due
+            return i.model_copy(update=update), [
+                self._event(actor, SeverityChanged(previous=i.severity, severity=level))
+            ]
+
+        after, recorded = await change_incident(self.store, incident.id, change, incident)
+        if recorded is None:
+            return Outcome(after, changed=False)
+        warnings = await self.publisher.publish(incident, after, recorded, thread=True)
+        return Outcome(after, True, warnings)
+
+    async def post_update(
+        self,
+        incident: Incident,
+        text: str,
+        actor: Actor,
+        *,
+        status: Status | None = None,
+        next_minutes: int | None = None,
+    ) -> Outcome:
+        text = text.strip()[:MAX_TEXT]
+        if not text:
+            raise UsageError(f"Say what changed: `{self.config.command} update <text> [next <minutes>]`")
+        if status is Status.RESOLVED:
+            raise UsageError(f"To resolve, use `{self.config.command} resolve [summary]`.")
+        now = self.clock()
+
+        def change(i: Incident) -> Result:
+            if not i.is_open:
+                raise InvalidTransition(
+                    f"{i.ref} is resolved. `{self.config.command} reopen` it first if it's back, or add a note."
+                )
+            due = now + (timedelta(minutes=next_minutes) if next_minutes else self._cadence(i.severity))
+            new_status = status or i.status
+            event = self._event(actor, StatusUpdated(text=text, status=new_status, next_update_due=due))
+            return i.model_copy(update={"status": new_status, "last_update_at": now, "next_update_due": due}), [event]
+
+        after, recorded = await change_incident(self.store, incident.id, change, incident)
+        warnings = await self.publisher.publish(incident, after, recorded or [], thread=True)
+        return Outcome(after, True, warnings)
+
+    async def add_note(self, incident: Incident, text: str, actor: Actor) -> Outcome:
+        text = text.strip()
+        if not text:
+            raise UsageError(f"Nothing to note: `{self.config.command} note <text>`")
+        await self.store.append(incident.id, self._event(actor, NoteAdded(text=text[:MAX_TEXT])))
+        return Outcome(incident)
+
+    async def resolve(self, incident: Incident, summary: str, actor: Actor) -> Outcome:
+        now = self.clock()
+        summary = summary.strip()[:MAX_TEXT]
+
+        def change(i: Incident) -> Result:
+            if not i.is_open:
+                raise InvalidTransition(f"{i.ref} was already resolved at {i.resolved_at:%Y-%m-%d %H:%M} UTC.")
+            update = {
+                "status": Status.RESOLVED,
+                "resolved_at": now,
+                "resolution": summary or None,
+                "next_update_due": None,
+            }
+            return i.model_copy(update=update), [self._event(actor, Resolved(summary=summary or None))]
+
+        after, recorded = await change_incident(self.store, incident.id, change, incident)
+        warnings = await self.publisher.publish(incident, after, recorded or [], thread=True)
+        return Outcome(after, True, warnings)
+
+    async def reopen(self, incident: Incident, actor: Actor) -> Outcome:
+        now = self.clock()
+
+        def change(i: Incident) -> Result:
+            if i.is_open:
+                raise InvalidTransition(f"{i.ref} is still open ({i.status.value}); nothing to reopen.")
+            update = {
+                "status": Status.INVESTIGATING,
+                "resolved_at": None,
+                "resolution": None,
+                "next_update_due": now + self._cadence(i.severity),
+            }
+            return i.model_copy(update=update), [self._event(actor, Reopened())]
+
+        after, recorded = await change_incident(self.store, incident.id, change, incident)
+        warnings = await self.publisher.publish(incident, after, recorded or [], thread=True)
+        return Outcome(after, True, warnings)

@@ -1,0 +1,105 @@
+"""Showing the record in chat: event posts, the announcement thread, topic/summary/announcement refresh, warnings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Sequence
+
+from bot.core.changes import get_incident
+from bot.core.errors import ChatError, InvalidTransition
+from bot.core.ports import Chat, Clock, IncidentStore, LockKind
+from bot.models import EventKind, Incident, Post, PostKind, TimelineEvent, Warned
+
+log = logging.getLogger(__name__)
+
+SYNC_LOCK_SECONDS = 30
+WHAT_FAILED = {
+    EventKind.STATUS_UPDATE: "post the update in the incident channel",
+    EventKind.RESOLVED: "post the resolution",
+    EventKind.REOPENED: "post the reopen notice",
+}
+
+
+def channel_of(incident: Incident) -> str:
+    if incident.channel_id is None:
+        raise InvalidTransition(f"{incident.ref} has no channel yet; repeat the declare to finish setting it up.")
+    return incident.channel_id
+
+
+def topic_facts(incident: Incident) -> tuple[object, ...]:
+    """What the channel topic shows; the topic is rewritten only when one of these changed."""
+    return incident.severity, incident.status, incident.ic, incident.id, incident.title
+
+
+class Publisher:
+    def __init__(self, store: IncidentStore, chat: Chat, clock: Clock) -> None:
+        self.store = store
+        self.chat = chat
+        self.clock = clock
+
+    async def publish(
+        self,
+        before: Incident,
+        after: Incident,
+        events: Sequence[TimelineEvent] = (),
+        *,
+        thread: bool = False,
+        warnings: list[str] | None = None,
+    ) -> list[str]:
+        """Tell the incident channel about `events` (and the announcement thread when `thread`), then bring
+        the topic, summary and announcement in line with the record. Returns what went wrong, for the user."""
+        warnings = [] if warnings is None else warnings
+        for event in events:
+            post = Post(kind=PostKind.EVENT, incident=after, event=event)
+            what = WHAT_FAILED.get(event.kind, "post in the incident channel")
+            await self.soft(after, warnings, what, self.chat.post(channel_of(after), post))
+            if thread and after.announce_channel and after.announce_ts:
+                threaded = post.model_copy(update={"thread_ts": after.announce_ts})
+                await self.soft(
+                    after, warnings, "reply under the announcement", self.chat.post(after.announce_channel, threaded)
+                )
+        await self._sync(before, after, warnings)
+        return warnings
+
+    async def soft(self, incident: Incident, warnings: list[str], what: str, call: Awaitable[object]) -> None:
+        """Run a chat call whose failure should not undo the state change: record and report it instead."""
+        try:
+            await call
+        except ChatError as exc:
+            await self.warn(incident, warnings, f"Couldn't {what}: {exc}")
+
+    async def warn(self, incident: Incident, warnings: list[str], text: str) -> None:
+        warnings.append(text)
+        log.warning("%s: %s", incident.ref, text)
+        try:
+            await self.store.append(incident.id, TimelineEvent(at=self.clock(), payload=Warned(text=text)))
+        except Exception:
+            log.exception("%s: could not record warning", incident.ref)
+
+    async def _sync(self, before: Incident, after: Incident, warnings: list[str]) -> None:
+        """Keep what shows the record's state in step with it: channel topic, summary message, announcement.
+
+        Concurrent commands finish in any order, so this renders from the latest record under a lock:
+        whichever sync runs last shows the newest state.
+        """
+        topic_changed = topic_facts(before) != topic_facts(after)
+        if not topic_changed and not after.summary_ts and not after.announce_ts:
+            return
+        async with self.store.lock(LockKind.SYNC, after.id, timeout_seconds=SYNC_LOCK_SECONDS):
+            latest = await get_incident(self.store, after.id)
+            channel = channel_of(latest)
+            if topic_changed:
+                await self.soft(latest, warnings, "update the channel topic", self.chat.set_topic(channel, latest))
+            if latest.summary_ts:
+                summary = Post(kind=PostKind.SUMMARY, incident=latest)
+                await self.soft(
+                    latest, warnings, "refresh the summary message", self.chat.edit(channel, latest.summary_ts, summary)
+                )
+            if latest.announce_channel and latest.announce_ts:
+                root = Post(kind=PostKind.ANNOUNCEMENT, incident=latest)
+                await self.soft(
+                    latest,
+                    warnings,
+                    "refresh the announcement",
+                    self.chat.edit(latest.announce_channel, latest.announce_ts, root),
+                )

@@ -1,0 +1,53 @@
+"""Overdue-update reminders: the IC of an open incident is nudged once per cadence when no update came."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from bot.core.changes import change_incident
+from bot.core.config import IncidentConfig
+from bot.core.errors import FirebreakError
+from bot.core.ports import Chat, Clock, IncidentStore
+from bot.core.publishing import channel_of
+from bot.models import SCHEDULER, Incident, Post, PostKind, Reminded, TimelineEvent
+
+log = logging.getLogger(__name__)
+
+REMINDER_LEASE_SECONDS = 120
+
+
+class Reminders:
+    def __init__(self, store: IncidentStore, chat: Chat, config: IncidentConfig, clock: Clock) -> None:
+        self.store = store
+        self.chat = chat
+        self.config = config
+        self.clock = clock
+
+    async def remind_due(self, limit: int = 50) -> int:
+        """Nudge the IC of every open incident whose status update is overdue; returns how many were reminded."""
+        now = self.clock()
+        reminded = 0
+        for incident_id in await self.store.due_for_reminder(now, REMINDER_LEASE_SECONDS, limit):
+            try:
+                reminded += await self._remind(incident_id, now)
+            except FirebreakError as exc:
+                log.warning("reminder for INC-%s failed: %s", incident_id, exc)
+        return reminded
+
+    async def _remind(self, incident_id: int, now: datetime) -> int:
+        def change(i: Incident) -> tuple[Incident, list[TimelineEvent]] | None:
+            if not i.is_open or i.next_update_due is None or i.next_update_due > now or i.channel_id is None:
+                return None
+            due = now + timedelta(minutes=self.config.severity(i.severity).update_every_minutes)
+            payload = Reminded(ic=i.ic, due=i.next_update_due, last_update_at=i.last_update_at)
+            return i.model_copy(update={"next_update_due": due}), [
+                TimelineEvent(at=now, actor=SCHEDULER, payload=payload)
+            ]
+
+        incident, recorded = await change_incident(self.store, incident_id, change)
+        if recorded is None:
+            return 0
+        (event,) = recorded
+        await self.chat.post(channel_of(incident), Post(kind=PostKind.EVENT, incident=incident, event=event))
+        return 1

@@ -1,0 +1,55 @@
+"""The domain as plain pydantic data (no I/O): incidents, who acted, typed timeline events, what chat should show."""
+
+from bot.models.actors import FIREBREAK, SCHEDULER, Actor, ActorKind
+from bot.models.chat import ChatMessage, Post, PostKind
+from bot.models.incident import IC, MAX_TEXT, MAX_TITLE, OPEN_STATUSES, Incident, Status
+from bot.models.timeline import (
+    ChannelCreated,
+    Declared,
+    EventKind,
+    IcHandoff,
+    NoteAdded,
+    Payload,
+    Pinned,
+    Reminded,
+    Reopened,
+    Resolved,
+    RoleAssigned,
+    SeverityChanged,
+    StatusUpdated,
+    TimelineEvent,
+    Unpinned,
+    Warned,
+)
+
+__all__ = [
+    "FIREBREAK",
+    "IC",
+    "MAX_TEXT",
+    "MAX_TITLE",
+    "OPEN_STATUSES",
+    "SCHEDULER",
+    "Actor",
+    "ActorKind",
+    "ChannelCreated",
+    "ChatMessage",
+    "Declared",
+    "EventKind",
+    "IcHandoff",
+    "Incident",
+    "NoteAdded",
+    "Payload",
+    "Pinned",
+    "Post",
+    "PostKind",
+    "Reminded",
+    "Reopened",
+    "Resolved",
+    "RoleAssigned",
+    "SeverityChanged",
+    "Status",
+    "StatusUpdated",
+    "TimelineEvent",
+    "Unpinned",
+    "Warned",
+]

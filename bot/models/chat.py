@@ -1,0 +1,41 @@
+"""What the core asks chat to show, as facts; the chat adapter decides how it looks."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+from bot.models.incident import Incident
+from bot.models.timeline import TimelineEvent
+
+
+class PostKind(StrEnum):
+    SUMMARY = "summary"
+    """The incident's card in its channel, kept current."""
+    ANNOUNCEMENT = "announcement"
+    """The incident's root message in the announcement channel, kept current."""
+    EVENT = "event"
+    """A timeline event worth telling people about: an update, a handoff, a severity change, a resolution."""
+
+
+class Post(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kind: PostKind
+    incident: Incident
+    """The record as of this post."""
+    event: TimelineEvent | None = None
+    """For EVENT posts: the event to tell."""
+    thread_ts: str | None = None
+    """Reply in this thread (the announcement's) instead of the channel."""
+
+
+class ChatMessage(BaseModel):
+    """A message read back from the chat platform (for pins and :pushpin: reactions)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ts: str
+    text: str
+    user: str | None = None

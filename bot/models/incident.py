@@ -1,0 +1,80 @@
+"""The incident record: plain pydantic data, no I/O, serialised to Redis as JSON."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bot.models.actors import Actor
+
+IC = "ic"
+"""The incident commander's role name; every incident has this role, the configuration adds others."""
+MAX_TITLE = 150
+"""Longest title accepted (the declare form's field has the same limit)."""
+MAX_TEXT = 3000
+"""Longest update, note or description kept; longer text is cut here."""
+
+
+class Status(StrEnum):
+    INVESTIGATING = "investigating"
+    IDENTIFIED = "identified"
+    MONITORING = "monitoring"
+    RESOLVED = "resolved"
+
+    @property
+    def is_open(self) -> bool:
+        return self is not Status.RESOLVED
+
+
+OPEN_STATUSES = tuple(s for s in Status if s.is_open)
+
+
+class Incident(BaseModel):
+    """The incident record. `version` guards concurrent edits (optimistic locking in the store)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    title: str
+    description: str = ""
+    severity: int
+    status: Status = Status.INVESTIGATING
+    declared_by: Actor
+    declared_at: datetime
+    roles: dict[str, str] = Field(default_factory=dict)
+    """role name -> Slack user id; 'ic' is the incident commander."""
+    channel_id: str | None = None
+    channel_name: str | None = None
+    summary_ts: str | None = None
+    announce_channel: str | None = None
+    announce_ts: str | None = None
+    last_update_at: datetime | None = None
+    next_update_due: datetime | None = None
+    resolved_at: datetime | None = None
+    resolution: str | None = None
+    version: int = 0
+
+    @field_validator("declared_by", mode="before")
+    @classmethod
+    def _legacy_declarer(cls, v: Any) -> Any:
+        """Records written before actors were typed hold the declarer's Slack user id as a plain string."""
+        return Actor.user(v) if isinstance(v, str) else v
+
+    @property
+    def ref(self) -> str:
+        return f"INC-{self.id}"
+
+    @property
+    def ic(self) -> str | None:
+        return self.roles.get(IC)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status.is_open
+
+    @property
+    def sev_label(self) -> str:
+        return f"SEV{self.severity}"

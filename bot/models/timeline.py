@@ -1,0 +1,189 @@
+"""Timeline events: each kind carries a typed payload, so the postmortem and the metrics read facts, not prose."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from bot.models.actors import FIREBREAK, Actor
+from bot.models.incident import IC, Status
+
+
+class EventKind(StrEnum):
+    DECLARED = "declared"
+    CHANNEL_CREATED = "channel_created"
+    ROLE_ASSIGNED = "role_assigned"
+    IC_HANDOFF = "ic_handoff"
+    SEVERITY_CHANGED = "severity_changed"
+    STATUS_UPDATE = "status_update"
+    NOTE = "note"
+    PINNED = "pinned"
+    UNPINNED = "unpinned"
+    RESOLVED = "resolved"
+    REOPENED = "reopened"
+    REMINDER = "reminder"
+    WARNING = "warning"
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Declared(_Payload):
+    kind: Literal[EventKind.DECLARED] = EventKind.DECLARED
+    title: str
+    severity: int
+
+
+class ChannelCreated(_Payload):
+    kind: Literal[EventKind.CHANNEL_CREATED] = EventKind.CHANNEL_CREATED
+    channel_id: str
+    channel_name: str
+
+
+class RoleAssigned(_Payload):
+    """Someone took a role that was empty, or a role other than IC changed hands."""
+
+    kind: Literal[EventKind.ROLE_ASSIGNED] = EventKind.ROLE_ASSIGNED
+    role: str
+    user: str
+    previous: str | None = None
+
+
+class IcHandoff(_Payload):
+    kind: Literal[EventKind.IC_HANDOFF] = EventKind.IC_HANDOFF
+    user: str
+    previous: str
+
+
+class SeverityChanged(_Payload):
+    kind: Literal[EventKind.SEVERITY_CHANGED] = EventKind.SEVERITY_CHANGED
+    previous: int
+    severity: int
+
+    @property
+    def raised(self) -> bool:
+        """Level 1 is the worst, so a lower number is a raise."""
+        return self.severity < self.previous
+
+
+class StatusUpdated(_Payload):
+    kind: Literal[EventKind.STATUS_UPDATE] = EventKind.STATUS_UPDATE
+    text: str
+    status: Status
+    next_update_due: datetime
+
+
+class NoteAdded(_Payload):
+    kind: Literal[EventKind.NOTE] = EventKind.NOTE
+    text: str
+
+
+class Pinned(_Payload):
+    """A message pinned (or marked with :pushpin:) in the incident channel; the event's time is the message's."""
+
+    kind: Literal[EventKind.PINNED] = EventKind.PINNED
+    text: str
+    message_ts: str
+    author: str | None = None
+
+
+class Unpinned(_Payload):
+    kind: Literal[EventKind.UNPINNED] = EventKind.UNPINNED
+    message_ts: str
+
+
+class Resolved(_Payload):
+    kind: Literal[EventKind.RESOLVED] = EventKind.RESOLVED
+    summary: str | None = None
+
+
+class Reopened(_Payload):
+    kind: Literal[EventKind.REOPENED] = EventKind.REOPENED
+
+
+class Reminded(_Payload):
+    """The IC was reminded that a status update is overdue."""
+
+    kind: Literal[EventKind.REMINDER] = EventKind.REMINDER
+    ic: str | None
+    due: datetime
+    last_update_at: datetime | None = None
+
+
+class Warned(_Payload):
+    """Something firebreak tried did not happen (Slack refused); `text` says what and how to fix it."""
+
+    kind: Literal[EventKind.WARNING] = EventKind.WARNING
+    text: str
+
+
+Payload = Annotated[
+    Declared
+    | ChannelCreated
+    | RoleAssigned
+    | IcHandoff
+    | SeverityChanged
+    | StatusUpdated
+    | NoteAdded
+    | Pinned
+    | Unpinned
+    | Resolved
+    | Reopened
+    | Reminded
+    | Warned,
+    Field(discriminator="kind"),
+]
+
+
+class TimelineEvent(BaseModel):
+    """One entry of the incident's timeline: who (a person or a source) did what, when (UTC)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime
+    actor: Actor = FIREBREAK
+    payload: Payload
+
+    @property
+    def kind(self) -> EventKind:
+        return self.payload.kind
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, raw: Any) -> Any:
+        """Events written before payloads were typed: {at, kind, text, actor, data: {str: str}}."""
+        if isinstance(raw, dict) and "payload" not in raw and "kind" in raw:
+            return _upgrade(raw)
+        return raw
+
+
+def _upgrade(raw: dict[str, Any]) -> dict[str, Any]:
+    kind, text, data = raw["kind"], str(raw.get("text", "")), dict(raw.get("data") or {})
+    fields: dict[str, Any] = {"kind": kind}
+    if kind == EventKind.DECLARED:
+        label, _, title = text.removeprefix("Declared ").partition(": ")
+        fields |= {"title": title, "severity": int(label.removeprefix("SEV") or 0)}
+    elif kind == EventKind.CHANNEL_CREATED:
+        fields |= {"channel_id": data.get("channel", ""), "channel_name": text.split("#")[-1].split(" ")[0]}
+    elif kind == EventKind.ROLE_ASSIGNED:
+        fields |= {"role": data.get("role", IC), "user": data.get("user", ""), "previous": data.get("previous")}
+    elif kind == EventKind.IC_HANDOFF:
+        fields |= {"user": data.get("user", ""), "previous": data.get("previous", "")}
+    elif kind == EventKind.SEVERITY_CHANGED:
+        fields |= {"previous": int(data["previous"]), "severity": int(data["severity"])}
+    elif kind == EventKind.STATUS_UPDATE:
+        fields |= {"text": text, "status": data.get("status"), "next_update_due": data.get("next_update_due")}
+    elif kind in (EventKind.NOTE, EventKind.WARNING):
+        fields |= {"text": text}
+    elif kind == EventKind.PINNED:
+        fields |= {"text": text, "message_ts": data.get("message_ts", ""), "author": data.get("author")}
+    elif kind == EventKind.RESOLVED:
+        fields |= {"summary": text.removeprefix("Resolved").removeprefix(": ") or None}
+    elif kind == EventKind.REMINDER:
+        fields |= {"ic": data.get("ic") or None, "due": raw["at"]}
+    actor = raw.get("actor")
+    return {"at": raw["at"], "actor": Actor.user(actor) if isinstance(actor, str) else FIREBREAK, "payload": fields}

@@ -1,0 +1,74 @@
+"""Block Kit building blocks, kept inside Slack's documented size limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.models import IC, Incident
+from bot.render.mrkdwn import mention, slack_time
+
+Block = dict[str, Any]
+SECTION_LIMIT = 3000
+FIELD_LIMIT = 2000
+HEADER_LIMIT = 150
+STATUS_EMOJI = {
+    "investigating": ":mag:",
+    "identified": ":bulb:",
+    "monitoring": ":eyes:",
+    "resolved": ":white_check_mark:",
+}
+
+
+def section(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:SECTION_LIMIT]}}
+
+
+def context(text: str) -> Block:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:SECTION_LIMIT]}]}
+
+
+def header(text: str) -> Block:
+    return {"type": "header", "text": {"type": "plain_text", "text": text[:HEADER_LIMIT]}}
+
+
+def button(action_id: str, text: str, value: str) -> Block:
+    return {"type": "button", "action_id": action_id, "text": {"type": "plain_text", "text": text}, "value": value}
+
+
+def actions(*elements: Block) -> Block:
+    return {"type": "actions", "elements": list(elements)}
+
+
+def incident_fields(incident: Incident) -> Block:
+    roles = ", ".join(f"{role}: {mention(user)}" for role, user in sorted(incident.roles.items()) if role != IC)
+    fields = [
+        f"*Severity*\n{incident.sev_label}",
+        f"*Status*\n{STATUS_EMOJI.get(incident.status.value, '')} {incident.status.value}",
+        f"*Incident commander*\n{mention(incident.ic)}",
+        f"*Declared*\n{slack_time(incident.declared_at)} by {declarer(incident)}",
+    ]
+    if roles:
+        fields.append(f"*Roles*\n{roles}")
+    if incident.is_open and incident.next_update_due:
+        fields.append(f"*Next update due*\n{slack_time(incident.next_update_due)}")
+    if incident.resolved_at:
+        fields.append(f"*Resolved*\n{slack_time(incident.resolved_at)}")
+    return {"type": "section", "fields": [{"type": "mrkdwn", "text": f[:FIELD_LIMIT]} for f in fields]}
+
+
+def declarer(incident: Incident) -> str:
+    who = incident.declared_by
+    return mention(who.user_id) if who.is_person else f"{who.kind.value} {who.name or who.id}".strip()
+
+
+def chunks(head: str, lines: list[str]) -> list[Block]:
+    """Section blocks under Slack's 3000-character limit each."""
+    blocks, current = [section(head)], ""
+    for line in lines:
+        if len(current) + len(line) + 1 > SECTION_LIMIT - 100:
+            blocks.append(section(current))
+            current = ""
+        current += line + "\n"
+    if current:
+        blocks.append(section(current))
+    return blocks

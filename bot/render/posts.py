@@ -1,0 +1,81 @@
+"""Posts and the channel topic, rendered from the facts the core hands over: (fallback text, blocks)."""
+
+from __future__ import annotations
+
+from bot.core.config import IncidentConfig
+from bot.models import Incident, Post, PostKind, Reminded, Reopened, Resolved, SeverityChanged, StatusUpdated
+from bot.render.blocks import Block, actions, button, context, header, incident_fields, section
+from bot.render.mrkdwn import ago, mention, short, slack_time
+from bot.render.timeline import event_text, who
+
+CLAIM_IC_ACTION = "fb_claim_ic"
+TOPIC_LIMIT = 250
+
+
+def topic(incident: Incident) -> str:
+    ic = f"<@{incident.ic}>" if incident.ic else "unassigned"
+    return f"{incident.sev_label} | {incident.status.value} | IC {ic} | {incident.ref} {incident.title}"[:TOPIC_LIMIT]
+
+
+def summary_blocks(incident: Incident) -> list[Block]:
+    blocks: list[Block] = [header(f"{incident.ref} · {incident.title}"), incident_fields(incident)]
+    if incident.description:
+        blocks.append(section(incident.description))
+    if incident.resolution:
+        blocks.append(section(f"*Resolution:* {incident.resolution}"))
+    if incident.is_open:
+        blocks.append(actions(button(CLAIM_IC_ACTION, "I'll be IC", str(incident.id))))
+    return blocks
+
+
+def announcement(incident: Incident) -> tuple[str, list[Block]]:
+    icon = ":rotating_light:" if incident.is_open else ":white_check_mark:"
+    if incident.is_open:
+        state = "declared"
+    else:
+        state = f"resolved {slack_time(incident.resolved_at)}" if incident.resolved_at else "resolved"
+    where = f"Join <#{incident.channel_id}>" if incident.channel_id else ""
+    text = f"{short(incident)} {'declared' if incident.is_open else 'resolved'}" + (
+        f" in <#{incident.channel_id}>" if incident.channel_id else ""
+    )
+    blocks = [
+        section(f"{icon} *{incident.ref}* ({incident.sev_label}) *{incident.title}* {state}"),
+        context(f"IC {mention(incident.ic)} · status {incident.status.value} · {where} · updates in this thread"),
+    ]
+    return text, blocks
+
+
+def render_post(post: Post, config: IncidentConfig) -> tuple[str, list[Block]]:
+    """(fallback text, blocks) for a post."""
+    incident = post.incident
+    if post.kind is PostKind.SUMMARY:
+        text = f"{short(incident)}: {incident.status.value}, IC <@{incident.ic}>" if incident.ic else short(incident)
+        return text, summary_blocks(incident)
+    if post.kind is PostKind.ANNOUNCEMENT:
+        return announcement(incident)
+    assert post.event is not None, "an event post tells an event"
+    event, p = post.event, post.event.payload
+    if isinstance(p, StatusUpdated):
+        head = f":memo: *Status update* · {incident.ref} ({incident.sev_label}) · {p.status.value}"
+        due = context(f"Next update by {slack_time(p.next_update_due)} · IC {mention(incident.ic)}")
+        return f"{incident.ref} update: {p.text}", [section(head), section(p.text), due]
+    icon = ":information_source:"
+    if isinstance(p, Resolved):
+        icon = ":white_check_mark:"
+        text = f"{short(incident)} resolved by {who(event.actor)}" + (f": {p.summary}" if p.summary else "")
+    elif isinstance(p, Reopened):
+        text = f"{short(incident)} reopened by {who(event.actor)}"
+    elif isinstance(p, SeverityChanged):
+        verb = "raised" if p.raised else "lowered"
+        text = f"{short(incident)}: severity {verb} to *SEV{p.severity}* by {who(event.actor)}"
+    elif isinstance(p, Reminded):
+        icon = ":alarm_clock:"
+        since = f"the last one was {ago(event.at - p.last_update_at)} ago" if p.last_update_at else None
+        addressee = f"<@{p.ic}>" if p.ic else "Nobody is IC! Whoever can:"
+        text = (
+            f"{addressee} a status update for {incident.ref} is due ({since or 'none has been posted yet'}). "
+            f"Post one with `{config.command} update <what changed> [next <minutes>]`."
+        )
+    else:
+        text = event_text(event)
+    return text, [section(f"{icon} {text}")]

@@ -1,0 +1,124 @@
+"""Timeline events as sentences: one wording per event kind, for the timeline view and the posts that tell them."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from bot.models import (
+    IC,
+    Actor,
+    ActorKind,
+    ChannelCreated,
+    Declared,
+    EventKind,
+    IcHandoff,
+    NoteAdded,
+    Pinned,
+    Reminded,
+    Reopened,
+    Resolved,
+    RoleAssigned,
+    SeverityChanged,
+    StatusUpdated,
+    TimelineEvent,
+    Unpinned,
+    Warned,
+)
+from bot.render.mrkdwn import mention, slack_time
+
+EVENT_EMOJI = {
+    EventKind.DECLARED: ":rotating_light:",
+    EventKind.CHANNEL_CREATED: ":hash:",
+    EventKind.ROLE_ASSIGNED: ":bust_in_silhouette:",
+    EventKind.IC_HANDOFF: ":arrows_counterclockwise:",
+    EventKind.SEVERITY_CHANGED: ":chart_with_upwards_trend:",
+    EventKind.STATUS_UPDATE: ":memo:",
+    EventKind.NOTE: ":spiral_note_pad:",
+    EventKind.PINNED: ":pushpin:",
+    EventKind.UNPINNED: ":pushpin:",
+    EventKind.RESOLVED: ":white_check_mark:",
+    EventKind.REOPENED: ":leftwards_arrow_with_hook:",
+    EventKind.REMINDER: ":alarm_clock:",
+    EventKind.WARNING: ":warning:",
+}
+
+
+def who(actor: Actor) -> str:
+    """A person as a mention; a source by what it is (an alert by its name)."""
+    if actor.kind is ActorKind.USER:
+        return mention(actor.id)
+    if actor.kind is ActorKind.ALERT:
+        return f"alert {actor.name or actor.id}"
+    return actor.kind.value
+
+
+def event_text(e: TimelineEvent) -> str:
+    """What happened, in one sentence."""
+    p = e.payload
+    match p:
+        case Declared():
+            return f"Declared SEV{p.severity}: {p.title}"
+        case ChannelCreated():
+            return f"Channel #{p.channel_name} created"
+        case RoleAssigned():
+            name = "incident commander" if p.role == IC else p.role
+            taking_over = f" (taking over from <@{p.previous}>)" if p.previous else ""
+            return f"<@{p.user}> is {name}{taking_over}"
+        case IcHandoff():
+            return f"Incident commander handed off from <@{p.previous}> to <@{p.user}>"
+        case SeverityChanged():
+            return f"Severity {'raised' if p.raised else 'lowered'} from SEV{p.previous} to SEV{p.severity}"
+        case StatusUpdated() | NoteAdded() | Pinned() | Warned():
+            return p.text
+        case Unpinned():
+            return "Unpinned a message"
+        case Resolved():
+            return "Resolved" + (f": {p.summary}" if p.summary else "")
+        case Reopened():
+            return "Reopened"
+        case Reminded():
+            return "Status update overdue; IC reminded"
+    raise AssertionError(f"no wording for {e.kind}")
+
+
+@dataclass(frozen=True)
+class PinView:
+    """What the timeline knows about pins: which messages are unpinned now, and each pinned message's text."""
+
+    unpinned: frozenset[str] = frozenset()
+    texts: Mapping[str, str] = field(default_factory=dict)
+
+
+def pin_view(events: list[TimelineEvent]) -> PinView:
+    """A message is unpinned when its pins were all taken back: as many unpins as pins."""
+    pins = Counter(e.payload.message_ts for e in events if isinstance(e.payload, Pinned))
+    unpins = Counter(e.payload.message_ts for e in events if isinstance(e.payload, Unpinned))
+    texts = {e.payload.message_ts: e.payload.text for e in events if isinstance(e.payload, Pinned)}
+    return PinView(frozenset(ts for ts, n in pins.items() if unpins[ts] >= n), texts)
+
+
+def event_line(e: TimelineEvent, pins: PinView | None = None) -> str:
+    """One timeline line; updates, notes and pins say what they are, since their text is the person's own."""
+    pins = pins or PinView()
+    p = e.payload
+    if isinstance(p, StatusUpdated):
+        text = f"*Update* ({p.status.value}): {p.text}"
+    elif isinstance(p, NoteAdded):
+        text = f"*Note:* {p.text}"
+    elif isinstance(p, Pinned):
+        author = f" (posted by {mention(p.author)})" if p.author else ""
+        mark = " _(unpinned)_" if p.message_ts in pins.unpinned else ""
+        text = f"*Pinned:* {p.text}{author}{mark}"
+    elif isinstance(p, Unpinned) and p.message_ts in pins.texts:
+        text = f"*Unpinned:* {_excerpt(pins.texts[p.message_ts])}"
+    else:
+        text = event_text(e)
+    by = f" — {who(e.actor)}" if e.actor.kind in (ActorKind.USER, ActorKind.ALERT) else ""
+    return f"{slack_time(e.at)} {EVENT_EMOJI.get(e.kind, '•')} {text}{by}"
+
+
+def _excerpt(text: str, limit: int = 80) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -1,0 +1,84 @@
+"""The running bot: the aiohttp app with its runtime loops, Socket Mode, and `serve` until a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+from bot.root.app import Firebreak, build
+from bot.root.settings import Settings
+from handlers.web import routes
+
+log = logging.getLogger(__name__)
+
+
+async def reminder_loop(fb: Firebreak, stop: asyncio.Event) -> None:
+    """Nudge ICs whose status update is overdue; the store's lease makes this safe with several replicas.
+
+    Stopped by `stop`, not by cancellation: a cancel landing inside a Redis call can surface as an ordinary
+    error (and be retried forever) or leave the connection mid-reply, so a sweep always runs to its end.
+    """
+    while not stop.is_set():
+        try:
+            fb.metrics.reminders.inc(await fb.service.remind_due())
+        except Exception:
+            log.exception("reminder sweep failed; retrying next interval")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=fb.settings.reminder_interval_seconds)
+
+
+def web_app(fb: Firebreak) -> web.Application:
+    app = web.Application()
+    app.add_routes(routes(fb.bolt, fb.store, fb.metrics))
+
+    async def background(_: web.Application) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(reminder_loop(fb, stop), name="firebreak:reminders")
+        yield
+        stop.set()
+        await task
+        await fb.jobs.drain()
+
+    app.cleanup_ctx.append(background)
+    return app
+
+
+async def connect_socket_mode(fb: Firebreak) -> AsyncSocketModeHandler | None:
+    """With SLACK_APP_TOKEN, Slack delivers the same requests over a websocket; acks go back on it."""
+    if fb.settings.slack_app_token is None:
+        return None
+    handler = AsyncSocketModeHandler(fb.bolt, fb.settings.slack_app_token.get_secret_value())
+    await handler.connect_async()  # type: ignore[no-untyped-call]  # bolt leaves it unannotated
+    log.info("firebreak connected to Slack over Socket Mode")
+    return handler
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGINT/SIGTERM: HTTP always (probes, metrics), plus Socket Mode when an app token is set."""
+    fb = await build(settings)
+    runner = web.AppRunner(web_app(fb), access_log=None)
+    await runner.setup()
+    # A deep accept queue: a burst of new connections (an outage makes everyone type at once) must queue,
+    # not overflow into 1 s SYN retransmits.
+    site = web.TCPSite(runner, settings.host, settings.port, backlog=1024)
+    await site.start()
+    log.info("firebreak listening on http://%s:%s (Slack at /slack/events)", settings.host, settings.port)
+    socket_handler = await connect_socket_mode(fb)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("firebreak shutting down")
+        if socket_handler is not None:
+            await socket_handler.close_async()  # type: ignore[no-untyped-call]
+        await runner.cleanup()
+        await fb.close()
