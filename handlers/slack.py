@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.errors import FirebreakError
@@ -38,6 +39,23 @@ STORE_DOWN = (
 )
 
 Listener = Callable[..., Awaitable[None]]
+
+
+class _DropMessage(logging.Filter):
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != self.message
+
+
+def quiet_token_warning() -> None:
+    """bolt reads SLACK_BOT_TOKEN from the environment and then warns on every start that the client we pass
+    wins over it; both are the same token, so that one warning is noise."""
+    bolt_log = logging.getLogger("slack_bolt.AsyncApp")
+    if not any(isinstance(f, _DropMessage) for f in bolt_log.filters):
+        bolt_log.addFilter(_DropMessage(warning_client_prioritized_and_token_skipped()))
 
 
 def default_registry() -> Registry:
@@ -185,14 +203,18 @@ def build_bolt_app(
     client: AsyncWebClient,
     jobs: Jobs,
     metrics: Metrics,
-    signing_secret: str | None,
     registry: Registry | None = None,
 ) -> AsyncApp:
-    """The bolt app; ack-before-work is ours (process_before_response) so acks never wait on Slack."""
+    """The bolt app; ack-before-work is ours (process_before_response) so acks never wait on Slack.
+
+    Signatures are checked before bolt sees a request (handlers.web), on the raw bytes, so bolt's own
+    check is off; Socket Mode needs none.
+    """
+    quiet_token_warning()
     app = AsyncApp(
         client=client,
-        signing_secret=signing_secret or "",
-        request_verification_enabled=signing_secret is not None,
+        signing_secret="",
+        request_verification_enabled=False,
         process_before_response=True,
     )
     registry = registry or default_registry()

@@ -2,8 +2,10 @@
 
 It keeps channels and messages, answers in Slack's shapes, and enforces the Slack semantics firebreak
 relies on: bearer-token auth (invalid_auth), channel names (name_taken, invalid_name_specials),
-membership (not_in_channel for a bot outside a channel, already_in_channel), message existence for
-chat.update, Block Kit size limits (invalid_blocks), and rate limits (HTTP 429 with Retry-After).
+channel ids (only chat.postMessage and chat.postEphemeral take a #name; chat.update, conversations.*
+answer channel_not_found to one, as Slack does), membership (not_in_channel for a bot outside a
+channel, already_in_channel), message existence for chat.update, Block Kit size limits
+(invalid_blocks), cursor pagination of conversations.list, and rate limits (HTTP 429 with Retry-After).
 Errors can be scripted per method. response_url posts land on /response/<id> and are recorded too.
 """
 
@@ -27,6 +29,8 @@ class Channel:
     id: str
     name: str
     members: set[str] = field(default_factory=set)
+    creator: str = "UADMIN"
+    created: int = field(default_factory=lambda: int(time.time()))
     topic: str = ""
     is_private: bool = False
     messages: list[dict[str, Any]] = field(default_factory=list)
@@ -66,8 +70,10 @@ class SlackStandIn:
 
     # ---- scripting and inspection ----------------------------------------------------------------
 
-    def add_channel(self, name: str, *, bot_member: bool = True, members: set[str] | None = None) -> Channel:
-        ch = Channel(id=f"C{next(self._ids):08d}", name=name, members=set(members or ()))
+    def add_channel(
+        self, name: str, *, bot_member: bool = True, members: set[str] | None = None, creator: str = "UADMIN"
+    ) -> Channel:
+        ch = Channel(id=f"C{next(self._ids):08d}", name=name, members=set(members or ()), creator=creator)
         if bot_member:
             ch.members.add(BOT_USER)
         self.channels[ch.id] = ch
@@ -202,9 +208,29 @@ class SlackStandIn:
             raise SlackFailure("invalid_name_specials" if name else "invalid_name_required")
         if any(c.name == name for c in self.channels.values()):
             raise SlackFailure("name_taken")
-        ch = self.add_channel(name)
+        ch = self.add_channel(name, creator=BOT_USER)
         ch.is_private = str(args.get("is_private", "false")).lower() == "true"
-        return {"channel": {"id": ch.id, "name": ch.name, "is_channel": True, "is_member": True}}
+        return {"channel": _channel_object(ch)}
+
+    def m_conversations_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Cursor-paginated like Slack: `limit` per page (at most 1000), `response_metadata.next_cursor`."""
+        limit = int(args.get("limit", 100))
+        if not 0 < limit <= 1000:
+            raise SlackFailure("invalid_limit")
+        types = str(args.get("types", "public_channel")).split(",")
+        visible = [
+            c
+            for c in self.channels.values()
+            if ("private_channel" in types and c.is_private and BOT_USER in c.members)
+            or ("public_channel" in types and not c.is_private)
+        ]
+        start = int(str(args.get("cursor") or "0").removeprefix("page-"))
+        page = visible[start : start + limit]
+        more = start + limit < len(visible)
+        return {
+            "channels": [_channel_object(c) for c in page],
+            "response_metadata": {"next_cursor": f"page-{start + limit}" if more else ""},
+        }
 
     def m_conversations_invite(self, args: dict[str, Any]) -> dict[str, Any]:
         ch = self._member_channel(args)
@@ -228,8 +254,7 @@ class SlackStandIn:
         return {"channel": {"id": ch.id, "topic": {"value": topic}}}
 
     def m_conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
-        ch = self._channel(args)
-        return {"channel": {"id": ch.id, "name": ch.name, "is_member": BOT_USER in ch.members}}
+        return {"channel": _channel_object(self._channel(args))}
 
     def m_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
         ch = self._member_channel(args)
@@ -249,7 +274,7 @@ class SlackStandIn:
         return {"messages": msgs, "has_more": False}
 
     def m_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
-        ch = self._channel(args)
+        ch = self._channel(args, names=True)
         if BOT_USER not in ch.members and ch.is_private:
             raise SlackFailure("not_in_channel")
         if not args.get("text") and not args.get("blocks"):
@@ -281,7 +306,7 @@ class SlackStandIn:
         raise SlackFailure("message_not_found")
 
     def m_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
-        ch = self._channel(args)
+        ch = self._channel(args, names=True)
         if BOT_USER not in ch.members and ch.is_private:
             raise SlackFailure("not_in_channel")
         if not args.get("user"):
@@ -305,13 +330,14 @@ class SlackStandIn:
         self._last_ts = now
         return f"{now:.6f}"
 
-    def _channel(self, args: dict[str, Any]) -> Channel:
+    def _channel(self, args: dict[str, Any], *, names: bool = False) -> Channel:
+        """By id; by #name or name only where Slack accepts one (chat.postMessage, chat.postEphemeral)."""
         ref = str(args.get("channel", ""))
         if ref in self.channels:
             return self.channels[ref]
         name = ref.lstrip("#")
         for ch in self.channels.values():
-            if ch.name == name and not ch.is_private:
+            if names and ch.name == name and not ch.is_private:
                 return ch
         raise SlackFailure("channel_not_found")
 
@@ -326,6 +352,20 @@ class SlackFailure(Exception):
     def __init__(self, code: str) -> None:
         super().__init__(code)
         self.code = code
+
+
+def _channel_object(ch: Channel) -> dict[str, Any]:
+    return {
+        "id": ch.id,
+        "name": ch.name,
+        "is_channel": not ch.is_private,
+        "is_private": ch.is_private,
+        "is_archived": False,
+        "is_member": BOT_USER in ch.members,
+        "created": ch.created,
+        "creator": ch.creator,
+        "topic": {"value": ch.topic},
+    }
 
 
 def _error(code: str) -> web.Response:

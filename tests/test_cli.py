@@ -62,6 +62,51 @@ async def test_check_fails_clearly(slack: SlackStandIn, tmp_path: Path) -> None:
     assert "xoxb-revoked" not in out
 
 
+async def test_check_resolves_the_announcement_channel_by_name(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path
+) -> None:
+    env = cli_env(slack, tmp_path, REDIS_URL=redis_url, FIREBREAK_ANNOUNCE_CHANNEL="#incidents")
+    code, out, _ = await run_cli("check", env=env, cwd=tmp_path)
+    assert code == 0, out
+    assert f"announce channel: ok (#incidents is {slack.by_name('incidents').id})" in out
+
+
+async def test_check_with_slack_unreachable_reports_instead_of_a_traceback(redis_url: str, tmp_path: Path) -> None:
+    env = firebreak_env(
+        f"http://127.0.0.1:{free_port()}/api/",  # nothing listens there
+        REDIS_URL=redis_url,
+        FIREBREAK_ANNOUNCE_CHANNEL="#incidents",
+        FIREBREAK_DATA_DIR=str(tmp_path / "data"),
+    )
+    code, out, err = await run_cli("check", env=env, cwd=tmp_path)
+    assert code == 1
+    assert "Traceback" not in out + err
+    lines = out.splitlines()
+    assert lines[-3].startswith("slack: FAILED could not reach http://127.0.0.1:")
+    assert lines[-2] == "announce channel: FAILED #incidents: not checked, Slack is not reachable with this token"
+    assert lines[-1] == "check: FAILED"
+
+
+async def test_first_run_reports_every_missing_setting_at_once(tmp_path: Path) -> None:
+    env = firebreak_env("http://127.0.0.1:9/api/")
+    for key in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_API_URL"):
+        env.pop(key)
+    code, out, err = await run_cli("serve", env=env, cwd=tmp_path)
+    assert code == 2 and out == ""
+    assert "SLACK_BOT_TOKEN is not set: Bot token (xoxb-...)" in err
+    assert "SLACK_SIGNING_SECRET is not set: HTTP mode needs SLACK_SIGNING_SECRET" in err
+    assert "`cp .env.example .env`" in err
+    assert "Field required" not in err, "in the environment's words, not pydantic's"
+
+
+async def test_unknown_announce_channel_name_exits_2(slack: SlackStandIn, redis_url: str, tmp_path: Path) -> None:
+    env = cli_env(slack, tmp_path, REDIS_URL=redis_url, FIREBREAK_ANNOUNCE_CHANNEL="#no-such-channel")
+    code, _, err = await run_cli("serve", env=env, cwd=tmp_path)
+    assert code == 2
+    assert "FIREBREAK_ANNOUNCE_CHANNEL=#no-such-channel: Slack has no channel #no-such-channel" in err
+    assert "Traceback" not in err
+
+
 async def test_bad_environment_exits_2_with_the_fix(slack: SlackStandIn, tmp_path: Path) -> None:
     env = cli_env(slack, tmp_path, SLACK_BOT_TOKEN="not-a-token")
     code, _, err = await run_cli("serve", env=env, cwd=tmp_path)
@@ -84,11 +129,21 @@ async def test_serve_runs_with_embedded_redis_and_stops_on_sigterm(slack: SlackS
             headers = sign(body) | {"Content-Type": "application/x-www-form-urlencoded"}
             async with session.post(f"http://127.0.0.1:{port}/slack/events", data=body, headers=headers) as resp:
                 assert resp.status == 200
+            forged = body.replace("From+a+real+process", "Forged+payroll+outage")
+            forged_headers = sign(forged, secret="not-the-secret") | {
+                "Content-Type": "application/x-www-form-urlencoded"
+            }
+            async with session.post(f"http://127.0.0.1:{port}/slack/events", data=forged, headers=forged_headers) as r:
+                assert r.status == 401
         await eventually(lambda: slack.responses, within=10, what="firebreak serve never replied to the declare")
         assert "Declared *INC-1*" in slack.responses[0]["text"]
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = await asyncio.wait_for(proc.communicate(), timeout=30)
-    assert proc.returncode == 0, out.decode()
-    assert BOT_TOKEN not in out.decode() and SIGNING_SECRET not in out.decode()
+    log = out.decode()
+    assert proc.returncode == 0, log
+    assert BOT_TOKEN not in log and SIGNING_SECRET not in log
+    # A healthy start and stop: nothing alarming, no request body.
+    for alarming in ("WARNING", "ERROR", "failed", "unused", "sigterm", "declare+sev2", "Forged", "payroll"):
+        assert alarming not in log, f"{alarming!r} in the log of a healthy run:\n{log}"
     assert (tmp_path / "data" / "appendonly.aof").exists() or any((tmp_path / "data").iterdir())

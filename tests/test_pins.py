@@ -79,3 +79,34 @@ async def test_pins_outside_incident_channels_are_ignored(bot: Harness) -> None:
     )
     await bot.settle()
     assert bot.slack.calls_to("conversations.history") == []
+
+
+async def test_unpin_and_removed_pushpin_mark_the_entry_and_a_repin_brings_it_back(bot: Harness) -> None:
+    channel_id = await _incident_channel(bot)
+    ch = bot.slack.channels[channel_id]
+    msg = bot.slack.post_message(ch, "GPU node gpu-a100-7 XID 79", user="UBOB")
+    item = {"type": "message", "channel": channel_id, "message": msg}
+    pin = {"type": "pin_added", "user": "UALICE", "channel_id": channel_id, "item": item}
+    unpin = {"type": "pin_removed", "user": "UALICE", "channel_id": channel_id, "item": item, "has_pins": False}
+    await bot.event(pin)
+    await bot.settle()
+    bot.clock.advance(minutes=5)
+    await bot.event(unpin, event_id="EvUnpin")
+    await bot.event(unpin, event_id="EvUnpin", retry=1)  # Slack retry: still one unpin
+    await bot.settle()
+    await bot.run("timeline", channel=channel_id)
+    shown = str(bot.slack.responses[-1]["blocks"])
+    assert "*Pinned:* GPU node gpu-a100-7 XID 79 (posted by <@UBOB>) _(unpinned)_" in shown
+    assert "*Unpinned:* GPU node gpu-a100-7 XID 79 — <@UALICE>" in shown
+    reaction = {"type": "reaction_added", "user": "UCAROL", "reaction": "pushpin", "item": {**item, "ts": msg["ts"]}}
+    await bot.event(reaction)  # pinned again, by reaction this time
+    await bot.event({**reaction, "type": "reaction_removed", "reaction": "thumbsup"})  # not a pin: ignored
+    await bot.settle()
+    kinds = [e.kind.value for e in await bot.fb.service.timeline(1) if e.kind.value in ("pinned", "unpinned")]
+    assert kinds == ["pinned", "pinned", "unpinned"], "pins sort at the message's time; one unpin between"
+    await bot.run("timeline", channel=channel_id)
+    assert "_(unpinned)_" not in str(bot.slack.responses[-1]["blocks"]), "pinned again"
+    await bot.event({**reaction, "type": "reaction_removed"})
+    await bot.settle()
+    await bot.run("timeline", channel=channel_id)
+    assert "_(unpinned)_" in str(bot.slack.responses[-1]["blocks"])

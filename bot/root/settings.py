@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,15 +22,17 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr = Field(validation_alias=AliasChoices("SLACK_BOT_TOKEN", "slack_bot_token"))
     """Bot token (xoxb-...) from the Slack app's OAuth page."""
 
-    slack_signing_secret: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "slack_signing_secret")
-    )
-    """Signing secret from the app's Basic Information page; required in HTTP mode."""
-
     slack_app_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "slack_app_token")
     )
     """App-level token (xapp-...); when set, firebreak connects over Socket Mode instead of HTTP."""
+
+    slack_signing_secret: SecretStr | None = Field(
+        default=None,
+        validate_default=True,
+        validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "slack_signing_secret"),
+    )
+    """Signing secret from the app's Basic Information page; required in HTTP mode."""
 
     slack_api_url: str = Field(
         default="https://slack.com/api/", validation_alias=AliasChoices("SLACK_API_URL", "slack_api_url")
@@ -89,14 +91,17 @@ class Settings(BaseSettings):
             raise ValueError("SLACK_API_URL must be an http(s) URL such as https://slack.com/api/")
         return v if v.endswith("/") else v + "/"
 
-    @model_validator(mode="after")
-    def _mode_needs_secret(self) -> Settings:
-        if self.slack_app_token is None and self.slack_signing_secret is None:
+    @field_validator("slack_signing_secret", mode="after")
+    @classmethod
+    def _mode_needs_secret(cls, v: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        # A field validator, not a model one, so a missing secret is reported together with every other
+        # missing setting (a model validator runs only once all fields are valid).
+        if v is None and info.data.get("slack_app_token") is None:
             raise ValueError(
                 "HTTP mode needs SLACK_SIGNING_SECRET (Basic Information page); "
                 "or set SLACK_APP_TOKEN to use Socket Mode"
             )
-        return self
+        return v
 
     @property
     def socket_mode(self) -> bool:
