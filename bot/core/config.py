@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.core.errors import ConfigError
+from bot.models import IC
 
 
 class SeverityLevel(BaseModel):
@@ -53,7 +54,7 @@ class IncidentConfig(BaseModel):
     default_severity: int = 3
     """Severity used when declare names none."""
     roles: tuple[str, ...] = ("comms", "ops", "scribe")
-    """Roles besides the incident commander (ic), which always exists."""
+    """Roles besides the incident commander (IC), which always exists."""
 
     @field_validator("command")
     @classmethod
@@ -75,8 +76,8 @@ class IncidentConfig(BaseModel):
         for role in v:
             if not re.fullmatch(r"[a-z][a-z0-9_-]{0,19}", role):
                 raise ValueError(f"role {role!r} must be a lowercase word (letters, digits, - or _)")
-        if "ic" in v:
-            raise ValueError("'ic' is built in; list only the other roles")
+        if IC in v:
+            raise ValueError(f"'{IC}' is built in; list only the other roles")
         if len(set(v)) != len(v):
             raise ValueError("roles must not repeat")
         return v
