@@ -16,5 +16,5 @@ handlers = HandlerTable()
 async def claim_ic(ctx: InteractionContext, action: dict[str, Any]) -> Reply:
     """The summary's "I'll be IC": whoever presses it takes the role; a double click changes nothing twice."""
     incident = await ctx.service.get(int(action["value"]))
-    outcome = await ctx.service.assign_role(incident, IC, ctx.actor.id, ctx.actor)
+    outcome = await ctx.service.assign_role(incident, IC, ctx.actor.id, ctx.actor, ctx.op)
     return outcome_reply(outcome, f"You're now IC of {incident.ref}.", f"You're already IC of {incident.ref}.")

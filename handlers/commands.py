@@ -43,7 +43,7 @@ async def declare(ctx: CommandContext, args: DeclareArgs | None) -> Reply | None
     if args is None:
         await ctx.client.views_open(trigger_id=ctx.trigger_id, view=declare_modal(ctx.config, ctx.channel_id))
         return None
-    outcome = await ctx.service.declare(title=args.title, severity=args.severity, actor=ctx.actor)
+    outcome = await ctx.service.declare(title=args.title, severity=args.severity, actor=ctx.actor, op=ctx.op)
     return declared_reply(outcome, ctx.config)
 
 
@@ -52,7 +52,7 @@ async def declare(ctx: CommandContext, args: DeclareArgs | None) -> Reply | None
 )
 async def ic(ctx: CommandContext, user: str | None) -> Reply:
     who = user or ctx.user
-    outcome = await ctx.service.assign_role(ctx.target, IC, who, ctx.actor)
+    outcome = await ctx.service.assign_role(ctx.target, IC, who, ctx.actor, ctx.op)
     return outcome_reply(
         outcome, f"<@{who}> is now IC of {ctx.target.ref}.", f"<@{who}> is already IC of {ctx.target.ref}."
     )
@@ -61,13 +61,13 @@ async def ic(ctx: CommandContext, user: str | None) -> Reply:
 @handlers.subcommand("role", usage="role <{roles}> @user", summary="Assign a role.", parse=parse_role)
 async def role(ctx: CommandContext, args: tuple[str, str]) -> Reply:
     name, who = args
-    outcome = await ctx.service.assign_role(ctx.target, name, who, ctx.actor)
+    outcome = await ctx.service.assign_role(ctx.target, name, who, ctx.actor, ctx.op)
     return outcome_reply(outcome, f"<@{who}> is now {name} for {ctx.target.ref}.", f"<@{who}> already is {name}.")
 
 
 @handlers.subcommand("sev", usage="sev <1-{max}>", summary="Change the severity.", parse=parse_sev)
 async def sev(ctx: CommandContext, level: int) -> Reply:
-    outcome = await ctx.service.set_severity(ctx.target, level, ctx.actor)
+    outcome = await ctx.service.set_severity(ctx.target, level, ctx.actor, ctx.op)
     return outcome_reply(outcome, f"{ctx.target.ref} is now SEV{level}.", f"{ctx.target.ref} already is SEV{level}.")
 
 
@@ -79,7 +79,7 @@ async def sev(ctx: CommandContext, level: int) -> Reply:
 )
 async def update(ctx: CommandContext, args: UpdateArgs) -> Reply:
     outcome = await ctx.service.post_update(
-        ctx.target, args.text, ctx.actor, status=args.status, next_minutes=args.next_minutes
+        ctx.target, args.text, ctx.actor, status=args.status, next_minutes=args.next_minutes, op=ctx.op
     )
     due = outcome.incident.next_update_due
     when = slack_time(due) if due else "the severity's cadence"
@@ -90,7 +90,7 @@ async def update(ctx: CommandContext, args: UpdateArgs) -> Reply:
     "note", usage="note <text>", summary="Add a note to the timeline.", parse=required("the note text")
 )
 async def note(ctx: CommandContext, text: str) -> Reply:
-    outcome = await ctx.service.add_note(ctx.target, text, ctx.actor)
+    outcome = await ctx.service.add_note(ctx.target, text, ctx.actor, ctx.op)
     return outcome_reply(outcome, f":spiral_note_pad: Noted in the {ctx.target.ref} timeline.", "")
 
 
@@ -111,13 +111,13 @@ async def timeline(ctx: CommandContext, _: None) -> Reply:
 
 @handlers.subcommand("resolve", usage="resolve [summary]", summary="Resolve the incident.")
 async def resolve(ctx: CommandContext, summary: str) -> Reply:
-    outcome = await ctx.service.resolve(ctx.target, summary, ctx.actor)
+    outcome = await ctx.service.resolve(ctx.target, summary, ctx.actor, ctx.op)
     return outcome_reply(outcome, f":white_check_mark: {ctx.target.ref} resolved.", "")
 
 
 @handlers.subcommand("reopen", usage="reopen", summary="Reopen a resolved incident.", parse=no_args)
 async def reopen(ctx: CommandContext, _: None) -> Reply:
-    outcome = await ctx.service.reopen(ctx.target, ctx.actor)
+    outcome = await ctx.service.reopen(ctx.target, ctx.actor, ctx.op)
     return outcome_reply(outcome, f"{ctx.target.ref} reopened.", "")
 
 

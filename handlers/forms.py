@@ -36,6 +36,6 @@ def read_declare(view: dict[str, Any], config: IncidentConfig) -> tuple[DeclareF
 @handlers.view(DECLARE_CALLBACK, read=read_declare)
 async def declare_submitted(ctx: InteractionContext, form: DeclareForm) -> Reply:
     outcome = await ctx.service.declare(
-        title=form.title, severity=form.severity, description=form.description, actor=ctx.actor
+        title=form.title, severity=form.severity, description=form.description, actor=ctx.actor, op=ctx.op
     )
     return declared_reply(outcome, ctx.config, from_form=True)

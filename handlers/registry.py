@@ -15,8 +15,9 @@ from typing import Any, TypeVar
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.config import IncidentConfig
+from bot.core.jobs import Op
 from bot.core.service import IncidentService
-from bot.models import Actor, Incident
+from bot.models import FIREBREAK, Actor, Incident
 from bot.render.replies import Reply
 
 
@@ -29,6 +30,8 @@ class CommandContext:
     channel_id: str
     trigger_id: str | None
     incident: Incident | None
+    op: Op
+    """This request's operation: pass it to the core so a resumed job repeats nothing."""
 
     @property
     def config(self) -> IncidentConfig:
@@ -52,6 +55,7 @@ class InteractionContext:
     client: AsyncWebClient
     user: str | None
     channel_id: str
+    op: Op
 
     @property
     def config(self) -> IncidentConfig:
@@ -59,8 +63,8 @@ class InteractionContext:
 
     @property
     def actor(self) -> Actor:
-        assert self.user is not None, "this delivery has no user"
-        return Actor.user(self.user)
+        """Whoever acted; an event Slack sends without a user is firebreak's to record."""
+        return Actor.user(self.user) if self.user else FIREBREAK
 
 
 T = TypeVar("T")

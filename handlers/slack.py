@@ -1,9 +1,13 @@
-"""The bolt app, built by looping over the registry: every listener acks first and hands slow work to Jobs."""
+"""The bolt app, built by looping over the registry. Every listener checks the request, records it as a durable
+job, and acks; the job runs after the ack on any replica (handlers.runner)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -11,28 +15,20 @@ from slack_bolt.logger.messages import warning_client_prioritized_and_token_skip
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.errors import FirebreakError
-from bot.core.jobs import Jobs
-from bot.core.metrics import Metrics
-from bot.core.ports import ClaimKind, Claims
-from bot.core.refs import parse_incident_ref
+from bot.core.jobs import Job
+from bot.core.ports import JobQueue
 from bot.core.service import IncidentService
-from bot.render.replies import Reply, warning
 from handlers import buttons, commands, forms, pins
-from handlers.delivery import Deliver, ephemeral, ephemeral_only
-from handlers.registry import (
-    Action,
-    CommandContext,
-    EventListener,
-    InteractionContext,
-    Registry,
-    ViewSubmission,
-    render_usage,
-)
+from handlers.parsing import parse_incident_ref
+from handlers.registry import Action, EventListener, Registry, ViewSubmission, render_usage
+from handlers.runner import SLACK_JOB
 
 log = logging.getLogger(__name__)
 MODULES = (commands, buttons, forms, pins)
 """Every handler module; the registry is built from exactly these."""
-DEDUPE_SECONDS = 3600
+ACK_DEADLINE_SECONDS = 1.5
+"""Everything before the ack (checks, lookups, recording the job) must fit in this, or the user is told that
+nothing was done: Slack gives up on an ack after 3 s and shows only a timeout."""
 STORE_DOWN = (
     ":x: firebreak can't reach its database right now, so nothing was done. "
     "Try again in a moment; if it persists, tell your firebreak admin (`/readyz` shows why)."
@@ -62,74 +58,45 @@ def default_registry() -> Registry:
     return Registry.from_modules(MODULES)
 
 
-class SlackHandlers:
-    """Listeners share these collaborators; each listener acks first and hands slow work to Jobs."""
+class SlackListeners:
+    """What runs before the ack: check the request, record it as a job, ack. Nothing here calls Slack."""
 
-    def __init__(
-        self,
-        service: IncidentService,
-        claims: Claims,
-        client: AsyncWebClient,
-        jobs: Jobs,
-        metrics: Metrics,
-        registry: Registry,
-    ) -> None:
+    def __init__(self, service: IncidentService, queue: JobQueue, registry: Registry, wake: Callable[[], None]) -> None:
         self.service = service
-        self.claims = claims
-        self.client = client
-        self.jobs = jobs
-        self.metrics = metrics
+        self.queue = queue
         self.registry = registry
+        self.wake = wake
 
-    async def once(self, kind: ClaimKind, ident: str) -> bool:
-        """First delivery of a Slack retry or a double submit wins; the rest are acknowledged and dropped."""
-        return await self.claims.claim(kind, ident, DEDUPE_SECONDS)
-
-    def after_ack(self, job: str, work: Callable[[], Awaitable[Reply | None]], deliver: Deliver) -> None:
-        async def run() -> None:
-            try:
-                reply = await work()
-                self.metrics.commands.labels(job, "ok").inc()
-            except FirebreakError as exc:
-                reply = warning(str(exc))
-                self.metrics.commands.labels(job, "user_error").inc()
-            except Exception:
-                log.exception("%s failed after ack", job)
-                reply = Reply(
-                    f":x: firebreak hit an internal error while running `{job}`. The incident record is safe; "
-                    "try again, and if it repeats ask your firebreak admin to check the bot's logs."
-                )
-                self.metrics.commands.labels(job, "failed").inc()
-            if reply is not None:
-                try:
-                    await deliver(reply)
-                except Exception:
-                    log.exception("could not deliver the reply to %s", job)
-
-        self.jobs.spawn(job, run())
+    async def record(self, job_id: str, payload: dict[str, Any]) -> bool:
+        """Record the request as a job before the ack; False when it was recorded before (a retry, a double
+        submit): the first delivery wins and the rest are acknowledged and dropped."""
+        job = Job(id=job_id, kind=SLACK_JOB, payload=payload, created_at=datetime.now(UTC))
+        new = await self.queue.enqueue(job, job.created_at)
+        if new:
+            self.wake()
+        return new
 
     # ---- /incident --------------------------------------------------------------------------------
 
     async def on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         try:
-            await self._on_command(ack, body)
+            async with asyncio.timeout(ACK_DEADLINE_SECONDS):
+                reply = await self._command(body)
         except Exception:
-            # Before the ack only our own store can fail; Slack would show a bare "failed with error 500".
-            log.exception("slash command failed before its ack")
-            await ack(response_type="ephemeral", text=STORE_DOWN)
+            # Before the ack only our own store can fail (or be too slow to answer in time).
+            log.warning("slash command could not be recorded before its ack", exc_info=True)
+            reply = STORE_DOWN
+        await ack(response_type="ephemeral", text=reply) if reply else await ack()
 
-    async def _on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+    async def _command(self, body: dict[str, Any]) -> str | None:
+        """The ack's text (None for a silent ack); raises when the store can't record the job."""
         config = self.service.config
         text = (body.get("text") or "").strip()
-        user, channel_id, trigger_id = body["user_id"], body.get("channel_id", ""), body.get("trigger_id")
+        user, channel_id = body["user_id"], body.get("channel_id", "")
         name, _, rest = text.partition(" ")
         sub = self.registry.get(name or "help")
         if sub is None:
-            await ack(
-                response_type="ephemeral",
-                text=f"I don't know `{name}`. Here's what I can do:\n{self.registry.usage(config)}",
-            )
-            return
+            return f"I don't know `{name}`. Here's what I can do:\n{self.registry.usage(config)}"
         try:
             ref = None
             if sub.needs_incident:
@@ -139,70 +106,74 @@ class SlackHandlers:
             args = sub.parse(rest, config)
             incident = await self.service.find(ref, channel_id) if sub.needs_incident else None
         except FirebreakError as exc:
-            await ack(response_type="ephemeral", text=f":warning: {exc}\nUsage: `{render_usage(sub, config)}`")
-            return
-        if trigger_id and not await self.once(ClaimKind.SLACK_TRIGGER, trigger_id):
-            await ack()
-            return
-        ack_text = sub.ack_text(args)
-        await ack(response_type="ephemeral", text=ack_text) if ack_text else await ack()
-        ctx = CommandContext(self.service, self.client, self.registry, user, channel_id, trigger_id, incident)
-        deliver = ephemeral(self.client, body.get("response_url"), channel_id, user)
-        self.after_ack(sub.name, lambda: sub.run(ctx, args), deliver)
+            return f":warning: {exc}\nUsage: `{render_usage(sub, config)}`"
+        payload = {
+            "type": "command",
+            "name": sub.name,
+            "rest": rest,
+            "user": user,
+            "channel": channel_id,
+            "trigger_id": body.get("trigger_id"),
+            "response_url": body.get("response_url"),
+            "incident_id": incident.id if incident else None,
+        }
+        if not await self.record(f"slack-command:{body.get('trigger_id') or uuid.uuid4().hex}", payload):
+            return None
+        return sub.ack_text(args)
 
     # ---- buttons, forms and events, one listener each from the registry ----------------------------
 
     def action_listener(self, action: Action) -> Listener:
         async def listener(ack: AsyncAck, body: dict[str, Any]) -> None:
-            await ack()
-            user = body["user"]["id"]
-            channel_id = (body.get("channel") or {}).get("id", "")
-            ctx = InteractionContext(self.service, self.client, user, channel_id)
-            clicked = body["actions"][0]
-            deliver = ephemeral(self.client, body.get("response_url"), channel_id, user)
-            self.after_ack(action.name, lambda: action.run(ctx, clicked), deliver)
+            payload = {
+                "type": "action",
+                "action_id": action.action_id,
+                "action": body["actions"][0],
+                "user": body["user"]["id"],
+                "channel": (body.get("channel") or {}).get("id", ""),
+                "response_url": body.get("response_url"),
+            }
+            ident = body.get("trigger_id") or body["actions"][0].get("action_ts") or uuid.uuid4().hex
+            await self._recorded(ack, f"slack-action:{ident}", payload)
 
         return listener
 
     def view_listener(self, view: ViewSubmission) -> Listener:
         async def listener(ack: AsyncAck, body: dict[str, Any]) -> None:
             submitted = body["view"]
-            form, errors = view.read(submitted, self.service.config)
+            _, errors = view.read(submitted, self.service.config)
             if errors:
                 await ack(response_action="errors", errors=errors)
                 return
-            await ack()
-            if not await self.once(ClaimKind.SLACK_VIEW, submitted["id"]):
-                return
-            user = body["user"]["id"]
-            reply_to = submitted.get("private_metadata") or user
-            ctx = InteractionContext(self.service, self.client, user, reply_to)
-            self.after_ack(view.name, lambda: view.run(ctx, form), ephemeral(self.client, None, reply_to, user))
+            payload = {"type": "view", "callback_id": view.callback_id, "view": submitted, "user": body["user"]["id"]}
+            await self._recorded(ack, f"slack-view:{submitted['id']}", payload)
 
         return listener
 
     def event_listener(self, listener_of: EventListener) -> Listener:
-        async def listener(body: dict[str, Any], event: dict[str, Any]) -> None:
+        async def listener(ack: AsyncAck, body: dict[str, Any], event: dict[str, Any]) -> None:
             if not listener_of.accepts(event):
+                await ack()
                 return
-            if not await self.once(ClaimKind.SLACK_EVENT, str(body.get("event_id"))):
-                return
-            item = event.get("item") or {}
-            channel_id = event.get("channel_id") or item.get("channel") or event.get("channel") or ""
-            ctx = InteractionContext(self.service, self.client, event.get("user"), channel_id)
-            deliver = ephemeral_only(self.client, channel_id, ctx.user)
-            self.after_ack(listener_of.name, lambda: listener_of.run(ctx, event), deliver)
+            payload = {"type": "event", "event_type": listener_of.event_type, "event": event}
+            await self._recorded(ack, f"slack-event:{body.get('event_id') or uuid.uuid4().hex}", payload)
 
         return listener
+
+    async def _recorded(self, ack: AsyncAck, job_id: str, payload: dict[str, Any]) -> None:
+        """Record, then ack. If the store can't record it, don't ack: Slack shows the user an error (and
+        retries events) instead of a success that would be lost."""
+        async with asyncio.timeout(ACK_DEADLINE_SECONDS):
+            await self.record(job_id, payload)
+        await ack()
 
 
 def build_bolt_app(
     *,
     service: IncidentService,
-    claims: Claims,
+    queue: JobQueue,
     client: AsyncWebClient,
-    jobs: Jobs,
-    metrics: Metrics,
+    wake: Callable[[], None],
     registry: Registry | None = None,
 ) -> AsyncApp:
     """The bolt app; ack-before-work is ours (process_before_response) so acks never wait on Slack.
@@ -218,7 +189,7 @@ def build_bolt_app(
         process_before_response=True,
     )
     registry = registry or default_registry()
-    h = SlackHandlers(service, claims, client, jobs, metrics, registry)
+    h = SlackListeners(service, queue, registry, wake)
     app.command(service.config.command)(h.on_command)
     for action in registry.actions:
         app.action(action.action_id)(h.action_listener(action))

@@ -193,7 +193,7 @@ class Harness:
 
     async def settle(self) -> None:
         """Wait for all post-ack work, as Slack users would wait for the bot's replies."""
-        await self.fb.jobs.drain(timeout=20)
+        await self.fb.worker.drain(timeout=20)
 
     async def run(self, text: str, **kw: Any) -> dict[str, Any]:
         ack = await self.command(text, **kw)

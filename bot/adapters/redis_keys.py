@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.core.ports import ClaimKind, LockKind
+from bot.core.ports import LockKind
 
 
 class Keys:
@@ -25,9 +25,13 @@ class Keys:
     def channel_name(self, name: str) -> str:
         return f"{self.prefix}:channel-name:{name}"
 
-    def claim(self, kind: ClaimKind, ident: str) -> str:
-        """An idempotency claim: the first delivery of a Slack retry or double submit."""
-        return f"{self.prefix}:once:{kind.value}:{ident}"
+    def applied(self, incident_id: int | str) -> str:
+        """Op keys already applied to an incident, with the events each saved: a repeated op applies nothing."""
+        return f"{self.prefix}:incident:{incident_id}:ops"
+
+    def channel_claim(self, name: str) -> str:
+        """Which incident may create a channel of this name, so two incidents never adopt each other's channel."""
+        return f"{self.prefix}:channel-claim:{name}"
 
     def declare_binding(self, actor: str, fingerprint: str) -> str:
         """Who declared which title: a repeat within the window resumes that incident instead of opening another."""
@@ -35,6 +39,23 @@ class Keys:
 
     def lock(self, kind: LockKind, incident_id: int) -> str:
         return f"{self.prefix}:lock:{kind.value}:{incident_id}"
+
+    def job(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}"
+
+    @property
+    def job_prefix(self) -> str:
+        return f"{self.prefix}:job:"
+
+    @property
+    def jobs_due(self) -> str:
+        """Job ids scored by when they are due: queued ones by their due time, leased ones by the lease's end."""
+        return f"{self.prefix}:jobs:due"
+
+    @property
+    def jobs_wake(self) -> str:
+        """Pub/sub channel: a job was enqueued, so sleeping workers on every replica look at the queue."""
+        return f"{self.prefix}:jobs:wake"
 
     @property
     def sequence(self) -> str:

@@ -1,101 +1,71 @@
-"""IncidentStore on Redis: incidents as JSON in hashes, timelines as streams, every key under one prefix."""
+"""IncidentStore on Redis: incidents as JSON in hashes, timelines as streams, every key under one prefix.
+
+Every write carries the op key of the operation making it, so a write repeated after a crash or a lost
+reply (redis-py retries on connection errors) applies nothing twice.
+"""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import cast
 
 import redis.asyncio as aioredis
-from redis.exceptions import LockError
+from pydantic import TypeAdapter
 
+from bot.adapters import redis_scripts as lua
 from bot.adapters.redis_keys import Keys
-from bot.core.errors import Conflict, FirebreakError
+from bot.core.errors import AlreadyApplied, Busy, Conflict
 from bot.core.ports import LockKind
 from bot.models import Incident, TimelineEvent
 
-# Compare-and-set of the record plus its indexes and timeline events, so readers never see half a change.
-_SAVE = """
-local cur = redis.call('HGET', KEYS[1], 'version')
-if ARGV[1] == 'new' then
-  if cur then return 0 end
-elseif cur ~= ARGV[1] then
-  return 0
-end
-redis.call('HSET', KEYS[1], 'version', ARGV[2], 'doc', ARGV[3])
-if ARGV[5] == '1' then redis.call('SADD', KEYS[3], ARGV[4]) else redis.call('SREM', KEYS[3], ARGV[4]) end
-if ARGV[6] ~= '' then redis.call('ZADD', KEYS[4], ARGV[6], ARGV[4]) else redis.call('ZREM', KEYS[4], ARGV[4]) end
-if ARGV[7] == '1' then
-  redis.call('SET', KEYS[5], ARGV[4])
-  redis.call('SET', KEYS[6], ARGV[4])
-end
-for i = 8, #ARGV do redis.call('XADD', KEYS[2], '*', 'e', ARGV[i]) end
-return 1
-"""
-
-_APPEND_ONCE = """
-if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('XADD', KEYS[2], '*', 'e', ARGV[2])
-return 1
-"""
-
-_RETRACT = """
-if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('XADD', KEYS[2], '*', 'e', ARGV[2])
-return 1
-"""
-
-# Lease due entries by pushing their score forward, so a crashed worker's reminders come back after the lease.
-_LEASE_DUE = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], 'XX', ARGV[2], id) end
-return ids
-"""
+EVENTS = TypeAdapter(list[TimelineEvent])
+CHANNEL_CLAIM_MS = 7 * 24 * 3600 * 1000
 
 
 class RedisIncidentStore:
     def __init__(self, client: aioredis.Redis, keys: Keys | None = None) -> None:
         self.redis = client
         self.keys = keys or Keys()
-        self._save = client.register_script(_SAVE)
-        self._append_once = client.register_script(_APPEND_ONCE)
-        self._retract = client.register_script(_RETRACT)
-        self._lease_due = client.register_script(_LEASE_DUE)
+        self._save = client.register_script(lua.SAVE)
+        self._append = client.register_script(lua.APPEND)
+        self._append_once = client.register_script(lua.APPEND_ONCE)
+        self._retract = client.register_script(lua.RETRACT)
+        self._lease_due = client.register_script(lua.LEASE_DUE)
+        self._bind = client.register_script(lua.BIND_DECLARE)
+        self._claim = client.register_script(lua.CLAIM)
+        self._release = client.register_script(lua.RELEASE)
 
     async def ping(self) -> None:
         await self.redis.ping()
 
-    async def allocate_id(self) -> int:
-        return int(await self.redis.incr(self.keys.sequence))
-
-    async def bind_declare(self, actor: str, fingerprint: str, incident_id: int, ttl_seconds: int) -> int:
-        k = self.keys.declare_binding(actor, fingerprint)
-        if await self.redis.set(k, str(incident_id), nx=True, ex=ttl_seconds):
-            return incident_id
-        bound = await self.redis.get(k)
-        return int(bound) if bound is not None else incident_id
-
-    async def insert(self, incident: Incident, events: Sequence[TimelineEvent]) -> Incident:
-        return await self._write(incident.model_copy(update={"version": 1}), "new", events)
-
-    async def save(self, incident: Incident, events: Sequence[TimelineEvent]) -> Incident:
-        updated = incident.model_copy(update={"version": incident.version + 1})
-        return await self._write(updated, str(incident.version), events)
-
-    async def _write(self, incident: Incident, expected: str, events: Sequence[TimelineEvent]) -> Incident:
+    async def bind_declare(self, actor: str, fingerprint: str, ttl_seconds: int) -> tuple[int, bool]:
         k = self.keys
-        channel = incident.channel_id or "-"
+        keys = [k.declare_binding(actor, fingerprint), k.sequence, k.open_set]
+        incident_id, new = await self._bind(keys=keys, args=[ttl_seconds, k.incident("")])
+        return int(incident_id), bool(new)
+
+    async def insert(self, incident: Incident, events: Sequence[TimelineEvent], op: str) -> Incident:
+        return await self._write(incident.model_copy(update={"version": 1}), "new", events, op)
+
+    async def save(self, incident: Incident, events: Sequence[TimelineEvent], op: str) -> Incident:
+        updated = incident.model_copy(update={"version": incident.version + 1})
+        return await self._write(updated, str(incident.version), events, op)
+
+    async def _write(self, incident: Incident, expected: str, events: Sequence[TimelineEvent], op: str) -> Incident:
+        k = self.keys
         keys = [
             k.incident(incident.id),
             k.timeline(incident.id),
             k.open_set,
             k.due,
-            k.channel(channel),
+            k.channel(incident.channel_id or "-"),
             k.channel_name(incident.channel_name or "-"),
+            k.applied(incident.id),
         ]
         due = incident.next_update_due
+        docs = [e.model_dump_json() for e in events]
         args = [
             expected,
             str(incident.version),
@@ -104,11 +74,23 @@ class RedisIncidentStore:
             "1" if incident.is_open else "0",
             str(due.timestamp()) if due and incident.is_open else "",
             "1" if incident.channel_id else "0",
-            *(e.model_dump_json() for e in events),
+            op,
+            "[" + ",".join(docs) + "]",
+            *docs,
         ]
-        if not await self._save(keys=keys, args=args):
+        status, saved = await self._save(keys=keys, args=args)
+        if int(status) == 2:
+            raise AlreadyApplied(EVENTS.validate_json(saved))
+        if not int(status):
             raise Conflict(f"{incident.ref} changed concurrently")
         return incident
+
+    async def applied(self, incident_id: int, op: str) -> list[TimelineEvent] | None:
+        saved = cast(str | None, await self.redis.hget(self.keys.applied(incident_id), op))
+        if saved is None:
+            return None
+        # APPEND records the one event it added; SAVE records the list of events it saved.
+        return EVENTS.validate_json(saved) if saved.startswith("[") else [TimelineEvent.model_validate_json(saved)]
 
     async def get(self, incident_id: int) -> Incident | None:
         doc = await self.redis.hget(self.keys.incident(incident_id), "doc")
@@ -140,8 +122,9 @@ class RedisIncidentStore:
         events = [TimelineEvent.model_validate_json(fields["e"]) for _, fields in entries]
         return sorted(events, key=lambda e: e.at)
 
-    async def append(self, incident_id: int, event: TimelineEvent) -> None:
-        await self.redis.xadd(self.keys.timeline(incident_id), {"e": event.model_dump_json()})
+    async def append(self, incident_id: int, event: TimelineEvent, op: str) -> bool:
+        keys = [self.keys.applied(incident_id), self.keys.timeline(incident_id)]
+        return bool(await self._append(keys=keys, args=[op, event.model_dump_json()]))
 
     async def append_once(self, incident_id: int, dedupe: str, event: TimelineEvent) -> bool:
         keys = [self.keys.timeline_seen(incident_id), self.keys.timeline(incident_id)]
@@ -156,14 +139,18 @@ class RedisIncidentStore:
         ids = await self._lease_due(keys=[self.keys.due], args=[str(now_s), str(now_s + lease_seconds), str(limit)])
         return [int(i) for i in ids]
 
+    async def reserve_channel_name(self, name: str, incident_id: int) -> bool:
+        key = self.keys.channel_claim(name)
+        return bool(await self._claim(keys=[key], args=[str(incident_id), CHANNEL_CLAIM_MS]))
+
     @asynccontextmanager
-    async def lock(self, kind: LockKind, incident_id: int, timeout_seconds: float) -> AsyncIterator[None]:
+    async def lock(self, kind: LockKind, incident_id: int, owner: str, ttl_seconds: float) -> AsyncIterator[None]:
+        """Held by `owner` (an op key): the same op, run again after a crash, takes its own lock back at once;
+        anyone else is refused at once rather than left waiting, and the lock expires with its ttl."""
         key = self.keys.lock(kind, incident_id)
-        lock = self.redis.lock(key, timeout=timeout_seconds, blocking_timeout=timeout_seconds)
-        if not await lock.acquire():
-            raise FirebreakError(f"Someone else is still working on INC-{incident_id} ({kind}); try again in a minute.")
+        if not await self._claim(keys=[key], args=[owner, int(ttl_seconds * 1000)]):
+            raise Busy(f"INC-{incident_id} is being worked on by another request ({kind}); it will finish shortly.")
         try:
             yield
         finally:
-            with contextlib.suppress(LockError):  # it expired while held: nothing left to release
-                await lock.release()
+            await self._release(keys=[key], args=[owner])

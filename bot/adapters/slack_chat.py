@@ -59,6 +59,12 @@ def chat_error(exc: SlackApiError, method: str, where: str) -> ChatError:
     return cls(message, code=code, method=method)
 
 
+POST_EVENT = "firebreak_post"
+"""Message metadata event type: firebreak's posts carry their idempotency key under it."""
+RECOVERY_SCAN = 200
+"""How many recent messages a resumed operation looks through for its earlier post."""
+
+
 def is_channel_id(ref: str) -> bool:
     return ref[:1] in ("C", "G") and ref.isalnum() and ref.isupper()
 
@@ -69,6 +75,7 @@ class SlackChat:
         self.config = config
         self.metrics = metrics
         self._channel_ids: dict[str, str] = {}
+        self._bot_user: str | None = None
 
     async def _call(self, method: str, where: str, fn: Callable[[], Awaitable[Any]], ignore: Sequence[str] = ()) -> Any:
         try:
@@ -96,6 +103,18 @@ class SlackChat:
         return self._channel_ids[name]
 
     async def _find_channel(self, name: str) -> str:
+        found = await self._channel_named(name)
+        if found is None:
+            raise ChatError(
+                f"Slack has no channel #{name} that firebreak can see. Check FIREBREAK_ANNOUNCE_CHANNEL; for a "
+                "private channel, invite firebreak to it first.",
+                code="channel_not_found",
+                method="conversations.list",
+            )
+        return str(found["id"])
+
+    async def _channel_named(self, name: str) -> dict[str, Any] | None:
+        """The channel object of that name, paging through conversations.list (tier 2: used sparingly)."""
         cursor = None
         while True:
             resp = await self._call(
@@ -111,16 +130,16 @@ class SlackChat:
             )
             for channel in resp.get("channels", []):
                 if channel.get("name") == name:
-                    return str(channel["id"])
+                    return dict(channel)
             cursor = (resp.get("response_metadata") or {}).get("next_cursor")
             if not cursor:
-                break
-        raise ChatError(
-            f"Slack has no channel #{name} that firebreak can see. Check FIREBREAK_ANNOUNCE_CHANNEL; for a private "
-            "channel, invite firebreak to it first.",
-            code="channel_not_found",
-            method="conversations.list",
-        )
+                return None
+
+    async def bot_user(self) -> str:
+        if self._bot_user is None:
+            auth = await self._call("auth.test", "Slack", self.client.auth_test)
+            self._bot_user = str(auth["user_id"])
+        return self._bot_user
 
     async def channel_info(self, channel_id: str) -> dict[str, Any]:
         resp = await self._call(
@@ -128,12 +147,23 @@ class SlackChat:
         )
         return dict(resp["channel"])
 
-    async def create_channel(self, name: str) -> str:
-        resp = await self._call(
-            "conversations.create",
-            f"#{name}",
-            lambda: self.client.conversations_create(name=name, is_private=False),
-        )
+    async def create_channel(self, name: str, *, adopt: bool = False) -> str:
+        try:
+            resp = await self._call(
+                "conversations.create",
+                f"#{name}",
+                lambda: self.client.conversations_create(name=name, is_private=False),
+            )
+        except ChannelNameTaken:
+            if not adopt:
+                raise
+            # An earlier attempt may have created it and crashed before recording it: adopt it if it is
+            # firebreak's own (Slack says who created a channel), never a channel a person made.
+            existing = await self._channel_named(name)
+            if existing is None or existing.get("creator") != await self.bot_user():
+                raise
+            log.info("adopting #%s (%s), created by an earlier attempt", name, existing["id"])
+            return str(existing["id"])
         return str(resp["channel"]["id"])
 
     async def invite(self, channel_id: str, user_ids: Sequence[str]) -> None:
@@ -151,16 +181,56 @@ class SlackChat:
             lambda: self.client.conversations_setTopic(channel=channel_id, topic=topic(incident)),
         )
 
-    async def post(self, channel: str, post: Post) -> str:
+    async def post(self, channel: str, post: Post, *, key: str | None = None, recover: bool = False) -> str:
         text, blocks = render_post(post, self.config)
+        if key and recover and (found := await self._posted(channel, key, post.thread_ts)):
+            log.info("found %s already posted (%s); not posting it again", key, found)
+            return found
+        metadata = {"event_type": POST_EVENT, "event_payload": {"key": key}} if key else None
         resp = await self._call(
             "chat.postMessage",
             _where(channel),
             lambda: self.client.chat_postMessage(
-                channel=channel, text=text, blocks=blocks, thread_ts=post.thread_ts, unfurl_links=False
+                channel=channel,
+                text=text,
+                blocks=blocks,
+                thread_ts=post.thread_ts,
+                unfurl_links=False,
+                metadata=metadata,
             ),
         )
         return str(resp["ts"])
+
+    async def _posted(self, channel: str, key: str, thread_ts: str | None) -> str | None:
+        """A recent message of ours carrying `key` in its metadata (Slack has no idempotent post of its own)."""
+        try:
+            channel = await self.resolve_channel(channel)
+            if thread_ts:
+                resp = await self._call(
+                    "conversations.replies",
+                    _where(channel),
+                    lambda: self.client.conversations_replies(
+                        channel=channel, ts=thread_ts, include_all_metadata=True, limit=RECOVERY_SCAN
+                    ),
+                )
+            else:
+                resp = await self._call(
+                    "conversations.history",
+                    _where(channel),
+                    lambda: self.client.conversations_history(
+                        channel=channel, include_all_metadata=True, limit=RECOVERY_SCAN
+                    ),
+                )
+        except ChatError as exc:
+            # Can't look (firebreak isn't in the announcement channel): posting again risks a duplicate,
+            # not posting risks a loss; a duplicate is the lesser harm.
+            log.warning("could not check %s for an earlier post of %s (%s); posting", channel, key, exc.code)
+            return None
+        for message in resp.get("messages", []):
+            meta = message.get("metadata") or {}
+            if meta.get("event_type") == POST_EVENT and (meta.get("event_payload") or {}).get("key") == key:
+                return str(message["ts"])
+        return None
 
     async def edit(self, channel: str, ts: str, post: Post) -> None:
         text, blocks = render_post(post, self.config)

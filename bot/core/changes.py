@@ -8,7 +8,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from bot.core.errors import Conflict, FirebreakError, NotFound
+from bot.core.errors import AlreadyApplied, Conflict, FirebreakError, NotFound
+from bot.core.jobs import Op
 from bot.core.ports import IncidentStore
 from bot.models import Incident, TimelineEvent
 
@@ -45,7 +46,9 @@ async def atomically(
 
     `hint` is a copy the caller already holds, tried first to save a read. Only a fresh read may conclude
     "nothing to change" or refuse the change (by raising FirebreakError), since the hint may be stale.
-    `write` raises Conflict when someone else wrote since the read.
+    `write` raises Conflict when someone else wrote since the read, and AlreadyApplied when this very change
+    was written before (a repeat after a crash): then the current record and the events saved then are
+    returned, and nothing is written twice.
     """
     current, fresh = hint, False
     for attempt in range(attempts):
@@ -66,6 +69,8 @@ async def atomically(
         updated, events = result
         try:
             return await write(updated, events), events
+        except AlreadyApplied as done:
+            return await read(), list(done.events)
         except Conflict:
             current = None
             await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))  # noqa: S311 - jitter, not crypto
@@ -80,12 +85,18 @@ async def get_incident(store: IncidentStore, incident_id: int, command: str = "/
 
 
 async def change_incident(
-    store: IncidentStore, incident_id: int, change: Change, hint: Incident | None = None
+    store: IncidentStore, incident_id: int, change: Change, op: Op, hint: Incident | None = None
 ) -> tuple[Incident, list[TimelineEvent] | None]:
-    """`atomically` for an incident record and its timeline."""
+    """`atomically` for an incident record and its timeline; `op` makes a repeat of the same change a no-op.
+
+    A recovering op first asks whether it was applied already: the change may no longer look needed (the
+    role is already that person's) precisely because this op made it, and its posts must still go out.
+    """
+    if op.recovering and (done := await store.applied(incident_id, op.key)) is not None:
+        return await get_incident(store, incident_id), done
     return await atomically(
         lambda: get_incident(store, incident_id),
-        store.save,
+        lambda incident, events: store.save(incident, events, op.key),
         change,
         hint=hint,
         busy=f"INC-{incident_id} is being changed by many people at once; try again in a moment.",

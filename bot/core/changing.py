@@ -7,6 +7,7 @@ from datetime import timedelta
 from bot.core.changes import Outcome, change_incident
 from bot.core.config import IncidentConfig
 from bot.core.errors import InvalidTransition, UsageError
+from bot.core.jobs import Op
 from bot.core.ports import Chat, Clock, IncidentStore
 from bot.core.publishing import Publisher, channel_of
 from bot.models import (
@@ -29,6 +30,12 @@ from bot.models import (
 Result = tuple[Incident, list[TimelineEvent]]
 
 
+def check_update_status(status: Status | None, config: IncidentConfig) -> None:
+    """An update may set any open status; resolving has its own verb (it closes the incident)."""
+    if status is Status.RESOLVED:
+        raise UsageError(f"To resolve, use `{config.command} resolve [summary]`.")
+
+
 class Changing:
     def __init__(
         self, store: IncidentStore, chat: Chat, config: IncidentConfig, clock: Clock, publisher: Publisher
@@ -39,15 +46,14 @@ class Changing:
         self.clock = clock
         self.publisher = publisher
 
-    def _cadence(self, level: int) -> timedelta:
-        return timedelta(minutes=self.config.severity(level).update_every_minutes)
-
     def _event(self, actor: Actor, payload: Payload) -> TimelineEvent:
         return TimelineEvent(at=self.clock(), actor=actor, payload=payload)
 
-    async def assign_role(self, incident: Incident, role: str, user: str, actor: Actor) -> Outcome:
-        if role not in (IC, *self.config.roles):
-            raise UsageError(f"Unknown role {role!r}: roles are {', '.join((IC, *self.config.roles))}.")
+    async def assign_role(
+        self, incident: Incident, role: str, user: str, actor: Actor, op: Op | None = None
+    ) -> Outcome:
+        op = op or Op.fresh()
+        self.config.check_role(role)
 
         def change(i: Incident) -> Result | None:
             previous = i.roles.get(role)
@@ -59,22 +65,23 @@ class Changing:
                 payload = RoleAssigned(role=role, user=user, previous=previous)
             return i.model_copy(update={"roles": {**i.roles, role: user}}), [self._event(actor, payload)]
 
-        after, recorded = await change_incident(self.store, incident.id, change, incident)
+        after, recorded = await change_incident(self.store, incident.id, change, op, incident)
         if recorded is None:
             return Outcome(after, changed=False)
         warnings: list[str] = []
         await self.publisher.soft(after, warnings, f"invite <@{user}>", self.chat.invite(channel_of(after), [user]))
-        await self.publisher.publish(incident, after, recorded, warnings=warnings)
+        await self.publisher.publish(incident, after, recorded, op=op, warnings=warnings)
         return Outcome(after, True, warnings)
 
-    async def set_severity(self, incident: Incident, level: int, actor: Actor) -> Outcome:
+    async def set_severity(self, incident: Incident, level: int, actor: Actor, op: Op | None = None) -> Outcome:
+        op = op or Op.fresh()
         self.config.severity(level)
         now = self.clock()
 
         def change(i: Incident) -> Result | None:
             if i.severity == level:
                 return None
-            due = now + self._cadence(level)
+            due = now + self.config.cadence(level)
             update: dict[str, object] = {"severity": level}
             if i.is_open and (i.next_update_due is None or due < i.next_update_due):
                 update["next_update_due"] = due
@@ -82,10 +89,10 @@ class Changing:
                 self._event(actor, SeverityChanged(previous=i.severity, severity=level))
             ]
 
-        after, recorded = await change_incident(self.store, incident.id, change, incident)
+        after, recorded = await change_incident(self.store, incident.id, change, op, incident)
         if recorded is None:
             return Outcome(after, changed=False)
-        warnings = await self.publisher.publish(incident, after, recorded, thread=True)
+        warnings = await self.publisher.publish(incident, after, recorded, op=op, thread=True)
         return Outcome(after, True, warnings)
 
     async def post_update(
@@ -96,12 +103,13 @@ class Changing:
         *,
         status: Status | None = None,
         next_minutes: int | None = None,
+        op: Op | None = None,
     ) -> Outcome:
+        op = op or Op.fresh()
         text = text.strip()[:MAX_TEXT]
         if not text:
             raise UsageError(f"Say what changed: `{self.config.command} update <text> [next <minutes>]`")
-        if status is Status.RESOLVED:
-            raise UsageError(f"To resolve, use `{self.config.command} resolve [summary]`.")
+        check_update_status(status, self.config)
         now = self.clock()
 
         def change(i: Incident) -> Result:
@@ -109,23 +117,25 @@ class Changing:
                 raise InvalidTransition(
                     f"{i.ref} is resolved. `{self.config.command} reopen` it first if it's back, or add a note."
                 )
-            due = now + (timedelta(minutes=next_minutes) if next_minutes else self._cadence(i.severity))
+            due = now + (timedelta(minutes=next_minutes) if next_minutes else self.config.cadence(i.severity))
             new_status = status or i.status
             event = self._event(actor, StatusUpdated(text=text, status=new_status, next_update_due=due))
             return i.model_copy(update={"status": new_status, "last_update_at": now, "next_update_due": due}), [event]
 
-        after, recorded = await change_incident(self.store, incident.id, change, incident)
-        warnings = await self.publisher.publish(incident, after, recorded or [], thread=True)
+        after, recorded = await change_incident(self.store, incident.id, change, op, incident)
+        warnings = await self.publisher.publish(incident, after, recorded or [], op=op, thread=True)
         return Outcome(after, True, warnings)
 
-    async def add_note(self, incident: Incident, text: str, actor: Actor) -> Outcome:
+    async def add_note(self, incident: Incident, text: str, actor: Actor, op: Op | None = None) -> Outcome:
+        op = op or Op.fresh()
         text = text.strip()
         if not text:
             raise UsageError(f"Nothing to note: `{self.config.command} note <text>`")
-        await self.store.append(incident.id, self._event(actor, NoteAdded(text=text[:MAX_TEXT])))
+        await self.store.append(incident.id, self._event(actor, NoteAdded(text=text[:MAX_TEXT])), op.key)
         return Outcome(incident)
 
-    async def resolve(self, incident: Incident, summary: str, actor: Actor) -> Outcome:
+    async def resolve(self, incident: Incident, summary: str, actor: Actor, op: Op | None = None) -> Outcome:
+        op = op or Op.fresh()
         now = self.clock()
         summary = summary.strip()[:MAX_TEXT]
 
@@ -140,11 +150,12 @@ class Changing:
             }
             return i.model_copy(update=update), [self._event(actor, Resolved(summary=summary or None))]
 
-        after, recorded = await change_incident(self.store, incident.id, change, incident)
-        warnings = await self.publisher.publish(incident, after, recorded or [], thread=True)
+        after, recorded = await change_incident(self.store, incident.id, change, op, incident)
+        warnings = await self.publisher.publish(incident, after, recorded or [], op=op, thread=True)
         return Outcome(after, True, warnings)
 
-    async def reopen(self, incident: Incident, actor: Actor) -> Outcome:
+    async def reopen(self, incident: Incident, actor: Actor, op: Op | None = None) -> Outcome:
+        op = op or Op.fresh()
         now = self.clock()
 
         def change(i: Incident) -> Result:
@@ -154,10 +165,10 @@ class Changing:
                 "status": Status.INVESTIGATING,
                 "resolved_at": None,
                 "resolution": None,
-                "next_update_due": now + self._cadence(i.severity),
+                "next_update_due": now + self.config.cadence(i.severity),
             }
             return i.model_copy(update=update), [self._event(actor, Reopened())]
 
-        after, recorded = await change_incident(self.store, incident.id, change, incident)
-        warnings = await self.publisher.publish(incident, after, recorded or [], thread=True)
+        after, recorded = await change_incident(self.store, incident.id, change, op, incident)
+        warnings = await self.publisher.publish(incident, after, recorded or [], op=op, thread=True)
         return Outcome(after, True, warnings)

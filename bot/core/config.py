@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bot.core.errors import ConfigError
+from bot.core.errors import ConfigError, UsageError
 from bot.models import IC
 
 
@@ -92,6 +93,14 @@ class IncidentConfig(BaseModel):
         if self.default_severity not in levels:
             raise ValueError(f"default_severity {self.default_severity} is not one of the levels {levels}")
         return self
+
+    def check_role(self, role: str) -> None:
+        if role not in (IC, *self.roles):
+            raise UsageError(f"Unknown role {role!r}: roles are {', '.join((IC, *self.roles))}.")
+
+    def cadence(self, level: int) -> timedelta:
+        """How long after an update (or the declare) the next one is due at this severity."""
+        return timedelta(minutes=self.severity(level).update_every_minutes)
 
     def severity(self, level: int) -> SeverityLevel:
         for s in self.severities:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from bot.core.changes import Outcome, change_incident, get_incident
 from bot.core.config import IncidentConfig
-from bot.core.errors import ChannelNameTaken, ChatError, Conflict, UsageError
+from bot.core.errors import AlreadyApplied, Busy, ChannelNameTaken, ChatError, Conflict, UsageError
+from bot.core.jobs import Op
 from bot.core.metrics import Metrics
 from bot.core.ports import Chat, Clock, IncidentStore, LockKind
 from bot.core.publishing import Publisher, channel_of
-from bot.core.refs import channel_name, slugify
+from bot.core.refs import channel_name, title_fingerprint
 from bot.models import (
     IC,
     MAX_TEXT,
@@ -57,36 +56,41 @@ class Declaring:
         actor: Actor,
         severity: int | None = None,
         description: str = "",
+        op: Op | None = None,
     ) -> Outcome:
         """Record the incident, then open its channel and announce it.
 
-        A repeat by the same actor with the same title within 10 minutes resumes; it never duplicates.
-        A person who declares becomes IC; a source (an alert) leaves the role for a person to take.
+        A repeat by the same actor with the same title within 10 minutes resumes that incident (unless it
+        was resolved since); it never duplicates. A person who declares becomes IC; a source (an alert)
+        leaves the role for a person to take.
         """
-        title = " ".join(title.split())
-        if not title:
-            raise UsageError(
-                f"An incident needs a title: `{self.config.command} declare [sev1-sev{self.config.max_level}] <title>`"
-            )
-        if len(title) > MAX_TITLE:
-            raise UsageError(f"Keep the title under {MAX_TITLE} characters; put detail in the description or a note.")
+        op = op or Op.fresh()
+        title = check_title(title, self.config)
         level = self.config.default_severity if severity is None else severity
         self.config.severity(level)
-        new_id = await self.store.allocate_id()
-        bound = await self.store.bind_declare(
-            f"{actor.kind}:{actor.id}", slugify(title), new_id, DECLARE_DEDUPE_SECONDS
-        )
+        actor_key = f"{actor.kind}:{actor.id}"
+        bound, _ = await self.store.bind_declare(actor_key, title_fingerprint(title), DECLARE_DEDUPE_SECONDS)
         existing = await self.store.get(bound)
-        created = existing is None
+        created = False
         if existing is None:
             try:
-                existing = await self.store.insert(*self._new(bound, title, description, level, actor))
+                existing = await self.store.insert(*self._new(bound, title, description, level, actor), op.key)
+                created = True
+                if self.metrics:
+                    self.metrics.incidents_declared.labels(str(level)).inc()
+            except AlreadyApplied:  # this op inserted it before a crash
+                existing, created = await get_incident(self.store, bound), True
             except Conflict:
                 existing = await get_incident(self.store, bound)
-                created = False
-            if created and self.metrics:
-                self.metrics.incidents_declared.labels(str(level)).inc()
-        outcome = await self.provision(existing.id)
+        elif op.recovering:
+            created = await self.store.applied(bound, op.key) is not None
+        try:
+            outcome = await self.provision(existing.id, op, recover=op.recovering or not created)
+        except Busy:
+            if created:
+                raise
+            # Someone's earlier declare of the same incident is still setting it up: that one finishes it.
+            return Outcome(existing, changed=False)
         outcome.changed = created
         return outcome
 
@@ -104,64 +108,88 @@ class Declaring:
             declared_at=now,
             roles={IC: ic} if ic else {},
             announce_channel=self.announce_channel,
-            next_update_due=now + timedelta(minutes=self.config.severity(level).update_every_minutes),
+            next_update_due=now + self.config.cadence(level),
         )
         events = [TimelineEvent(at=now, actor=actor, payload=Declared(title=title, severity=level))]
         if ic:
             events.append(TimelineEvent(at=now, actor=actor, payload=RoleAssigned(role=IC, user=ic)))
         return incident, events
 
-    async def provision(self, incident_id: int) -> Outcome:
-        """Each step records its result, so a retry after a crash or a duplicate request only does what is missing."""
+    async def provision(self, incident_id: int, op: Op, *, recover: bool = False) -> Outcome:
+        """Channel, invites, topic, summary, announcement: each recorded on the incident once done.
+
+        With `recover` (an earlier attempt may have crashed midway), a channel of the reserved name that
+        firebreak created is adopted and posts are looked up by key before being sent again, so a resumed
+        declare repeats nothing. The provisioning lock is held by `op`: the same op resumed after a crash
+        takes it back at once, and another request is told rather than kept waiting.
+        """
         warnings: list[str] = []
         soft, warn = self.publisher.soft, self.publisher.warn
-        async with self.store.lock(LockKind.PROVISION, incident_id, timeout_seconds=PROVISION_LOCK_SECONDS):
+        async with self.store.lock(LockKind.PROVISION, incident_id, op.key, PROVISION_LOCK_SECONDS):
             incident = await get_incident(self.store, incident_id)
+            set_up_channel = recover  # invites and topic: again when resuming, they are idempotent
             if incident.channel_id is None:
-                channel_id, name = await self._create_channel(incident)
+                channel_id, name = await self._create_channel(incident, adopt=recover)
                 created = TimelineEvent(
                     at=self.clock(), payload=ChannelCreated(channel_id=channel_id, channel_name=name)
                 )
                 incident, _ = await change_incident(
                     self.store,
                     incident_id,
-                    lambda i: (i.model_copy(update={"channel_id": channel_id, "channel_name": name}), [created]),
-                    incident,
+                    lambda i: (
+                        None
+                        if i.channel_id
+                        else (i.model_copy(update={"channel_id": channel_id, "channel_name": name}), [created])
+                    ),
+                    Op(op.part("channel"), op.recovering),
                 )
+                set_up_channel = True
+            channel = channel_of(incident)
+            if set_up_channel:
                 members = list(dict.fromkeys(u for u in (incident.declared_by.user_id, incident.ic) if u))
                 if members:
-                    await soft(incident, warnings, "invite you to the channel", self.chat.invite(channel_id, members))
-                await soft(incident, warnings, "set the channel topic", self.chat.set_topic(channel_id, incident))
-            channel = channel_of(incident)
+                    await soft(incident, warnings, "invite you to the channel", self.chat.invite(channel, members))
+                await soft(incident, warnings, "set the channel topic", self.chat.set_topic(channel, incident))
             if incident.summary_ts is None:
-                ts = await self.chat.post(channel, Post(kind=PostKind.SUMMARY, incident=incident))
+                summary = Post(kind=PostKind.SUMMARY, incident=incident)
+                ts = await self.chat.post(channel, summary, key=f"{incident.ref}:summary", recover=recover)
                 incident, _ = await change_incident(
-                    self.store, incident_id, lambda i: (i.model_copy(update={"summary_ts": ts}), []), incident
+                    self.store,
+                    incident_id,
+                    lambda i: None if i.summary_ts else (i.model_copy(update={"summary_ts": ts}), []),
+                    Op(op.part("summary"), op.recovering),
                 )
             if incident.announce_channel and incident.announce_ts is None:
-                where = incident.announce_channel
                 try:
-                    where = await self.chat.resolve_channel(incident.announce_channel)
-                    ts = await self.chat.post(where, Post(kind=PostKind.ANNOUNCEMENT, incident=incident))
+                    incident = await self._announce(incident, op, recover=recover)
                 except ChatError as exc:
                     await warn(incident, warnings, f"Couldn't announce in {incident.announce_channel}: {exc}")
-                else:
-                    incident, _ = await change_incident(
-                        self.store,
-                        incident_id,
-                        lambda i: (i.model_copy(update={"announce_channel": where, "announce_ts": ts}), []),
-                        incident,
-                    )
         return Outcome(incident, warnings=warnings)
 
-    async def _create_channel(self, incident: Incident) -> tuple[str, str]:
+    async def _announce(self, incident: Incident, op: Op, *, recover: bool) -> Incident:
+        assert incident.announce_channel is not None
+        where = await self.chat.resolve_channel(incident.announce_channel)
+        post = Post(kind=PostKind.ANNOUNCEMENT, incident=incident)
+        ts = await self.chat.post(where, post, key=f"{incident.ref}:announcement", recover=recover)
+        update = {"announce_channel": where, "announce_ts": ts}
+        saved, _ = await change_incident(
+            self.store,
+            incident.id,
+            lambda i: None if i.announce_ts else (i.model_copy(update=update), []),
+            Op(op.part("announcement"), op.recovering),
+        )
+        return saved
+
+    async def _create_channel(self, incident: Incident, *, adopt: bool) -> tuple[str, str]:
         for attempt in range(1, CHANNEL_NAME_ATTEMPTS + 1):
-            name = channel_name(self.config.channel_prefix, incident.declared_at, incident.title, attempt)
+            name = channel_name(self.config.channel_prefix, incident, attempt)
+            if not await self.store.reserve_channel_name(name, incident.id):
+                continue  # another incident is creating (or created) a channel of this name
             try:
-                return await self.chat.create_channel(name), name
+                return await self.chat.create_channel(name, adopt=adopt), name
             except ChannelNameTaken:
                 continue
-        first = channel_name(self.config.channel_prefix, incident.declared_at, incident.title)
+        first = channel_name(self.config.channel_prefix, incident)
         raise ChatError(
             f"Every channel name from #{first} to #{first}-{CHANNEL_NAME_ATTEMPTS} is taken. "
             f"Archive old channels or declare with a more specific title; {incident.ref} is recorded and a "
@@ -169,3 +197,16 @@ class Declaring:
             code="name_taken",
             method="conversations.create",
         )
+
+
+def check_title(title: str, config: IncidentConfig) -> str:
+    """The title as kept: whitespace folded; refused when empty or too long (before the ack, and here)."""
+    title = " ".join(title.split())
+    if not title:
+        raise UsageError(f"An incident needs a title: `{config.command} declare [sev1-sev{config.max_level}] <title>`")
+    if len(title) > MAX_TITLE:
+        raise UsageError(
+            f"Keep the title under {MAX_TITLE} characters (this one has {len(title)}); "
+            "put detail in the description or a note."
+        )
+    return title

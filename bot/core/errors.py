@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 
 class FirebreakError(Exception):
     """Base: str(exc) is safe and useful to show a user."""
@@ -38,6 +41,18 @@ class ChannelNameTaken(ChatError):
 
 class Conflict(FirebreakError):
     """Optimistic concurrency lost a race; the caller reloads and retries."""
+
+
+class AlreadyApplied(FirebreakError):
+    """This op was applied before (a repeat after a crash or a lost reply); `events` are what it saved then."""
+
+    def __init__(self, events: Sequence[Any]) -> None:
+        super().__init__("already applied")
+        self.events = list(events)
+
+
+class Busy(FirebreakError):
+    """Another request holds the work this one needs (provisioning the same incident); nothing was waited for."""
 
 
 class ClusterError(FirebreakError):

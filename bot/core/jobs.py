@@ -1,57 +1,59 @@
-"""Post-ack work: tracked tasks, so shutdown and tests can wait for them and nothing fails silently."""
+"""Durable post-ack work: a job is recorded before the ack, run by any replica, and resumed after a crash.
+
+A job's id is deterministic (Slack's trigger id, a view id, an event id), so recording it twice is a no-op:
+that is how retries and double submits are recognised. Its runner gets an `Op`: the key that makes every
+write and post of this job idempotent, and whether an earlier attempt may have done part of it already.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Coroutine
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from bot.core.metrics import Metrics
+from pydantic import BaseModel, ConfigDict, Field
 
-log = logging.getLogger(__name__)
+from bot.core.errors import FirebreakError
 
 
-class Jobs:
-    def __init__(self, metrics: Metrics | None = None, max_running: int = 32) -> None:
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._metrics = metrics
-        # Bounded so that a burst of slow work never crowds new requests (and their acks) out of the event loop.
-        self._running = asyncio.Semaphore(max_running)
+class Job(BaseModel):
+    model_config = ConfigDict(frozen=True)
 
-    def spawn(self, name: str, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        """Run `coro` after the ack. It should report its own errors; anything escaping is logged, never lost."""
-        task = asyncio.get_running_loop().create_task(self._bounded(coro), name=f"firebreak:{name}")
-        self._tasks.add(task)
-        if self._metrics:
-            self._metrics.background_tasks.inc()
-        task.add_done_callback(self._done)
-        return task
+    id: str
+    """Deterministic: the same request always makes the same id."""
+    kind: str
+    """Which runner executes it (see Worker)."""
+    payload: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime
+    attempts: int = 0
+    """Attempts started so far, this one included once claimed; above 1 means an earlier one may have acted."""
 
-    async def _bounded(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        async with self._running:
-            return await coro
 
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if self._metrics:
-            self._metrics.background_tasks.dec()
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("background job %s failed", task.get_name(), exc_info=exc)
+@dataclass(frozen=True)
+class Op:
+    """One operation's identity: writes carry `key` so a repeat applies nothing twice; posts carry keys derived
+    from it so a repeat finds what was already posted. `recovering` says an earlier attempt may have acted."""
 
-    @property
-    def pending(self) -> int:
-        return len(self._tasks)
+    key: str
+    recovering: bool = False
 
-    async def drain(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109 - a grace period, not a cancel scope
-        """Wait for running jobs (and jobs they start) to finish; cancel what is left after `timeout`."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while self._tasks:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                for task in list(self._tasks):
-                    task.cancel()
-                await asyncio.gather(*self._tasks, return_exceptions=True)
-                return
-            await asyncio.wait(set(self._tasks), timeout=remaining)
+    @classmethod
+    def fresh(cls) -> Op:
+        return cls(key=f"op:{uuid.uuid4().hex}")
+
+    @classmethod
+    def of(cls, job: Job) -> Op:
+        return cls(key=f"job:{job.id}", recovering=job.attempts > 1)
+
+    def part(self, name: str) -> str:
+        """A key for one side effect of this operation (a post, a reply)."""
+        return f"{self.key}:{name}"
+
+
+class TryLater(FirebreakError):
+    """A transient failure (Slack or Redis unreachable): the job is run again after a pause, from where it was."""
+
+
+JobRunner = Callable[[Job, Op], Awaitable[None]]

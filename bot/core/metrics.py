@@ -43,7 +43,13 @@ class Metrics:
         )
         self.background_tasks = Gauge(
             "firebreak_background_tasks",
-            "Post-ack jobs currently running.",
+            "Jobs (post-ack work) running in this process.",
+            registry=self.registry,
+        )
+        self.jobs = Counter(
+            "firebreak_jobs_total",
+            "Jobs run by this process, by kind and outcome (ok, retry, gave_up, interrupted, unrecorded, dropped).",
+            ["kind", "outcome"],
             registry=self.registry,
         )
         self.reminders = Counter(

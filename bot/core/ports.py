@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
+from bot.core.jobs import Job
 from bot.models import ChatMessage, Incident, Post, TimelineEvent
 
 
@@ -17,19 +18,6 @@ class LockKind(StrEnum):
 
     PROVISION = "provision"
     """Creating an incident's channel, summary and announcement."""
-    SYNC = "sync"
-    """Re-rendering an incident's topic, summary and announcement from the latest record."""
-
-
-class ClaimKind(StrEnum):
-    """What an idempotency claim deduplicates."""
-
-    SLACK_TRIGGER = "slack-trigger"
-    """A slash command or click (Slack's trigger_id): Slack's retries and double submits."""
-    SLACK_VIEW = "slack-view"
-    """A modal submission (the view id): double clicks on Submit."""
-    SLACK_EVENT = "slack-event"
-    """An Events API delivery (event_id): Slack's retries."""
 
 
 class IncidentStore(Protocol):
@@ -38,15 +26,24 @@ class IncidentStore(Protocol):
     async def ping(self) -> None:
         """Raise if the store is unreachable."""
 
-    async def allocate_id(self) -> int: ...
+    async def bind_declare(self, actor: str, fingerprint: str, ttl_seconds: int) -> tuple[int, bool]:
+        """The incident a declare (who, which title) is bound to, and whether its id was just allocated.
 
-    async def bind_declare(self, actor: str, fingerprint: str, incident_id: int, ttl_seconds: int) -> int:
-        """Bind a declare (who, which title) to an incident id; returns the id already bound if there is one."""
+        A repeat within the ttl gets the same id, unless that incident was resolved since; an id is
+        allocated only for an incident that will be created.
+        """
 
-    async def insert(self, incident: Incident, events: Sequence[TimelineEvent]) -> Incident: ...
+    async def insert(self, incident: Incident, events: Sequence[TimelineEvent], op: str) -> Incident:
+        """Create the record; Conflict if it exists, AlreadyApplied if `op` created it before."""
 
-    async def save(self, incident: Incident, events: Sequence[TimelineEvent]) -> Incident:
-        """Store `incident` if nobody saved since it was read (same version); raise Conflict otherwise."""
+    async def save(self, incident: Incident, events: Sequence[TimelineEvent], op: str) -> Incident:
+        """Store `incident` if nobody saved since it was read (same version); raise Conflict otherwise.
+
+        AlreadyApplied (with the events saved then) if `op` was applied before: nothing is written twice.
+        """
+
+    async def applied(self, incident_id: int, op: str) -> list[TimelineEvent] | None:
+        """The events `op` saved on this incident, or None if it never changed it."""
 
     async def get(self, incident_id: int) -> Incident | None: ...
 
@@ -59,8 +56,8 @@ class IncidentStore(Protocol):
     async def timeline(self, incident_id: int) -> list[TimelineEvent]:
         """Events ordered by when they happened (pins carry their message's original time)."""
 
-    async def append(self, incident_id: int, event: TimelineEvent) -> None:
-        """Add a timeline event that changes nothing else about the incident (notes, warnings)."""
+    async def append(self, incident_id: int, event: TimelineEvent, op: str) -> bool:
+        """Add a timeline event that changes nothing else (notes, warnings), once per op; True if added."""
 
     async def append_once(self, incident_id: int, dedupe: str, event: TimelineEvent) -> bool:
         """Append unless `dedupe` is marked for this incident; marks it. True if appended."""
@@ -71,15 +68,47 @@ class IncidentStore(Protocol):
     async def due_for_reminder(self, now: datetime, lease_seconds: int, limit: int) -> list[int]:
         """Incidents whose next update is due, leased so that only one worker reminds."""
 
-    def lock(self, kind: LockKind, incident_id: int, timeout_seconds: float) -> AbstractAsyncContextManager[None]:
-        """A lock shared by every firebreak process on this store."""
+    async def reserve_channel_name(self, name: str, incident_id: int) -> bool:
+        """Reserve a channel name for an incident; True if it is free or already this incident's."""
+
+    def lock(
+        self, kind: LockKind, incident_id: int, owner: str, ttl_seconds: float
+    ) -> AbstractAsyncContextManager[None]:
+        """A lock shared by every firebreak process, held by `owner` (an op key), expiring after the ttl.
+
+        Never waited for: Busy if someone else holds it. The same owner (an op resumed after a crash) gets it.
+        """
 
 
-class Claims(Protocol):
-    """Idempotency claims: the first delivery of a request wins, repeats are recognised and dropped."""
+class JobQueue(Protocol):
+    """Durable jobs with due times and leases: any replica claims what is due; a crashed one's lease runs out.
 
-    async def claim(self, kind: ClaimKind, ident: str, ttl_seconds: int) -> bool:
-        """True the first time (kind, ident) is claimed within the ttl."""
+    Times are wall-clock (the worker's `now`), independent of the incident clock.
+    """
+
+    async def enqueue(self, job: Job, due: datetime) -> bool:
+        """Record `job` to run at `due`; False (and nothing changes) if a job with its id exists or existed recently."""
+
+    async def claim(self, owner: str, now: datetime, lease_seconds: float) -> Job | None:
+        """Lease the most overdue job (a due one, or one whose lease ran out) to `owner`; counts the attempt."""
+
+    async def renew(self, job_id: str, owner: str, until: datetime) -> bool:
+        """Extend a lease still held by `owner`; False if it was lost."""
+
+    async def complete(self, job_id: str, owner: str) -> None:
+        """Done: never run again. Its id keeps refusing duplicates for a while."""
+
+    async def release(self, job_id: str, owner: str, due: datetime) -> None:
+        """Give the job back, to be run again at `due` (a transient failure, or a shutdown)."""
+
+    async def next_due(self) -> datetime | None:
+        """When the next job (or lease expiry) is due; None when there is no job at all."""
+
+    async def pending(self) -> int:
+        """Jobs not yet done, running or not."""
+
+    async def wait(self, seconds: float) -> None:
+        """Sleep up to `seconds`, returning early when any replica enqueues a job."""
 
 
 class Chat(Protocol):
@@ -88,16 +117,24 @@ class Chat(Protocol):
     async def resolve_channel(self, ref: str) -> str:
         """A channel id for `ref` (an id, or a #name); ChatError if there is no such channel."""
 
-    async def create_channel(self, name: str) -> str:
-        """Create a public channel and return its id; ChannelNameTaken if the name exists."""
+    async def create_channel(self, name: str, *, adopt: bool = False) -> str:
+        """Create a public channel and return its id; ChannelNameTaken if the name exists.
+
+        With `adopt`, a channel of that name that firebreak itself created is returned instead: an earlier
+        attempt created it and crashed before recording it.
+        """
 
     async def invite(self, channel_id: str, user_ids: Sequence[str]) -> None: ...
 
     async def set_topic(self, channel_id: str, incident: Incident) -> None:
         """Show the incident's state (severity, status, IC, title) as the channel topic."""
 
-    async def post(self, channel: str, post: Post) -> str:
-        """Post and return the message timestamp."""
+    async def post(self, channel: str, post: Post, *, key: str | None = None, recover: bool = False) -> str:
+        """Post and return the message timestamp.
+
+        `key` travels with the message; with `recover`, a message already posted with that key (by an
+        earlier attempt that crashed before recording it) is found and returned instead of posting again.
+        """
 
     async def edit(self, channel: str, ts: str, post: Post) -> None: ...
 

@@ -7,12 +7,13 @@ from collections.abc import Awaitable, Sequence
 
 from bot.core.changes import get_incident
 from bot.core.errors import ChatError, InvalidTransition
-from bot.core.ports import Chat, Clock, IncidentStore, LockKind
+from bot.core.jobs import Op
+from bot.core.ports import Chat, Clock, IncidentStore
 from bot.models import EventKind, Incident, Post, PostKind, TimelineEvent, Warned
 
 log = logging.getLogger(__name__)
 
-SYNC_LOCK_SECONDS = 30
+SYNC_ROUNDS = 5
 WHAT_FAILED = {
     EventKind.STATUS_UPDATE: "post the update in the incident channel",
     EventKind.RESOLVED: "post the resolution",
@@ -43,21 +44,27 @@ class Publisher:
         after: Incident,
         events: Sequence[TimelineEvent] = (),
         *,
+        op: Op,
         thread: bool = False,
         warnings: list[str] | None = None,
     ) -> list[str]:
         """Tell the incident channel about `events` (and the announcement thread when `thread`), then bring
-        the topic, summary and announcement in line with the record. Returns what went wrong, for the user."""
+        the topic, summary and announcement in line with the record. Returns what went wrong, for the user.
+
+        Posts carry keys derived from `op`, so an op resumed after a crash finds what it already posted.
+        """
         warnings = [] if warnings is None else warnings
-        for event in events:
+        for n, event in enumerate(events):
             post = Post(kind=PostKind.EVENT, incident=after, event=event)
             what = WHAT_FAILED.get(event.kind, "post in the incident channel")
-            await self.soft(after, warnings, what, self.chat.post(channel_of(after), post))
+            sent = self.chat.post(channel_of(after), post, key=op.part(f"event{n}"), recover=op.recovering)
+            await self.soft(after, warnings, what, sent)
             if thread and after.announce_channel and after.announce_ts:
                 threaded = post.model_copy(update={"thread_ts": after.announce_ts})
-                await self.soft(
-                    after, warnings, "reply under the announcement", self.chat.post(after.announce_channel, threaded)
+                sent = self.chat.post(
+                    after.announce_channel, threaded, key=op.part(f"thread{n}"), recover=op.recovering
                 )
+                await self.soft(after, warnings, "reply under the announcement", sent)
         await self._sync(before, after, warnings)
         return warnings
 
@@ -72,34 +79,45 @@ class Publisher:
         warnings.append(text)
         log.warning("%s: %s", incident.ref, text)
         try:
-            await self.store.append(incident.id, TimelineEvent(at=self.clock(), payload=Warned(text=text)))
+            event = TimelineEvent(at=self.clock(), payload=Warned(text=text))
+            await self.store.append(incident.id, event, Op.fresh().key)
         except Exception:
             log.exception("%s: could not record warning", incident.ref)
 
     async def _sync(self, before: Incident, after: Incident, warnings: list[str]) -> None:
         """Keep what shows the record's state in step with it: channel topic, summary message, announcement.
 
-        Concurrent commands finish in any order, so this renders from the latest record under a lock:
-        whichever sync runs last shows the newest state.
+        Concurrent commands finish in any order, and no lock is held across Slack calls (a crashed holder
+        would leave others waiting). Instead each sync renders the latest record and, once its edits are
+        done, checks the record again: if it changed meanwhile, it renders again. The last edit to land is
+        therefore always of the newest record.
         """
         topic_changed = topic_facts(before) != topic_facts(after)
         if not topic_changed and not after.summary_ts and not after.announce_ts:
             return
-        async with self.store.lock(LockKind.SYNC, after.id, timeout_seconds=SYNC_LOCK_SECONDS):
-            latest = await get_incident(self.store, after.id)
-            channel = channel_of(latest)
-            if topic_changed:
-                await self.soft(latest, warnings, "update the channel topic", self.chat.set_topic(channel, latest))
-            if latest.summary_ts:
-                summary = Post(kind=PostKind.SUMMARY, incident=latest)
-                await self.soft(
-                    latest, warnings, "refresh the summary message", self.chat.edit(channel, latest.summary_ts, summary)
-                )
-            if latest.announce_channel and latest.announce_ts:
-                root = Post(kind=PostKind.ANNOUNCEMENT, incident=latest)
-                await self.soft(
-                    latest,
-                    warnings,
-                    "refresh the announcement",
-                    self.chat.edit(latest.announce_channel, latest.announce_ts, root),
-                )
+        latest = await get_incident(self.store, after.id)
+        for _ in range(SYNC_ROUNDS):
+            await self._show(latest, warnings, topic=topic_changed)
+            current = await get_incident(self.store, after.id)
+            if current.version == latest.version:
+                return
+            topic_changed = topic_changed or topic_facts(current) != topic_facts(latest)
+            latest = current
+
+    async def _show(self, latest: Incident, warnings: list[str], *, topic: bool) -> None:
+        channel = channel_of(latest)
+        if topic:
+            await self.soft(latest, warnings, "update the channel topic", self.chat.set_topic(channel, latest))
+        if latest.summary_ts:
+            summary = Post(kind=PostKind.SUMMARY, incident=latest)
+            await self.soft(
+                latest, warnings, "refresh the summary message", self.chat.edit(channel, latest.summary_ts, summary)
+            )
+        if latest.announce_channel and latest.announce_ts:
+            root = Post(kind=PostKind.ANNOUNCEMENT, incident=latest)
+            await self.soft(
+                latest,
+                warnings,
+                "refresh the announcement",
+                self.chat.edit(latest.announce_channel, latest.announce_ts, root),
+            )

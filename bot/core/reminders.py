@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from bot.core.changes import change_incident
 from bot.core.config import IncidentConfig
 from bot.core.errors import FirebreakError
+from bot.core.jobs import Op
 from bot.core.ports import Chat, Clock, IncidentStore
 from bot.core.publishing import channel_of
 from bot.models import SCHEDULER, Incident, Post, PostKind, Reminded, TimelineEvent
@@ -39,15 +40,18 @@ class Reminders:
         def change(i: Incident) -> tuple[Incident, list[TimelineEvent]] | None:
             if not i.is_open or i.next_update_due is None or i.next_update_due > now or i.channel_id is None:
                 return None
-            due = now + timedelta(minutes=self.config.severity(i.severity).update_every_minutes)
+            due = now + self.config.cadence(i.severity)
             payload = Reminded(ic=i.ic, due=i.next_update_due, last_update_at=i.last_update_at)
             return i.model_copy(update={"next_update_due": due}), [
                 TimelineEvent(at=now, actor=SCHEDULER, payload=payload)
             ]
 
-        incident, recorded = await change_incident(self.store, incident_id, change)
+        # One op per incident and due time: a sweep repeated after a crash finds the reminder already made.
+        op = Op(f"reminder:{incident_id}:{int(now.timestamp())}")
+        incident, recorded = await change_incident(self.store, incident_id, change, op)
         if recorded is None:
             return 0
         (event,) = recorded
-        await self.chat.post(channel_of(incident), Post(kind=PostKind.EVENT, incident=incident, event=event))
+        post = Post(kind=PostKind.EVENT, incident=incident, event=event)
+        await self.chat.post(channel_of(incident), post, key=op.part("post"))
         return 1

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
+from bot.adapters.redis_store import RedisIncidentStore
 from bot.root.app import Firebreak, build
 from bot.root.settings import Settings
 from handlers.web import routes
@@ -35,15 +36,18 @@ async def reminder_loop(fb: Firebreak, stop: asyncio.Event) -> None:
 
 def web_app(fb: Firebreak) -> web.Application:
     app = web.Application()
-    app.add_routes(routes(fb.bolt, fb.store, fb.metrics, fb.signature))
+    app.add_routes(routes(fb.bolt, RedisIncidentStore(fb.fast_redis), fb.metrics, fb.signature))
 
     async def background(_: web.Application) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        task = asyncio.create_task(reminder_loop(fb, stop), name="firebreak:reminders")
+        tasks = [
+            asyncio.create_task(reminder_loop(fb, stop), name="firebreak:reminders"),
+            asyncio.create_task(fb.worker.run(stop), name="firebreak:worker"),
+        ]
         yield
         stop.set()
-        await task
-        await fb.jobs.drain()
+        await asyncio.gather(*tasks)
+        await fb.worker.shutdown()
 
     app.cleanup_ctx.append(background)
     return app

@@ -67,6 +67,14 @@ class Settings(BaseSettings):
     )
     """How often the bot looks for incidents whose status update is overdue."""
 
+    job_lease_seconds: float = Field(
+        default=15.0,
+        ge=1,
+        le=600,
+        validation_alias=AliasChoices("FIREBREAK_JOB_LEASE", "job_lease_seconds"),
+    )
+    """Seconds a replica holds a job without renewing it; after a crash, another replica resumes it this late."""
+
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("FIREBREAK_LOG_LEVEL", "log_level"))
     """Python logging level."""
 

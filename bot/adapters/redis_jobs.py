@@ -1,0 +1,130 @@
+"""JobQueue on Redis: a hash per job, one sorted set of due times and leases, pub/sub to wake other replicas."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
+
+from bot.adapters.redis_keys import Keys
+from bot.core.jobs import Job
+
+log = logging.getLogger(__name__)
+
+DONE_TTL_SECONDS = 24 * 3600
+"""How long a finished job's id still refuses a duplicate (Slack retries come within minutes)."""
+
+_ENQUEUE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'attempts', 0, 'owner', '', 'state', 'queued')
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+redis.call('PUBLISH', KEYS[3], ARGV[1])
+return 1
+"""
+
+# The most overdue entry: a queued job whose time came, or a leased one whose lease ran out (its owner died).
+_CLAIM = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1)
+if #ids == 0 then return false end
+local id = ids[1]
+local key = ARGV[4] .. id
+if redis.call('EXISTS', key) == 0 then
+  redis.call('ZREM', KEYS[1], id)
+  return {id, false, 0}
+end
+redis.call('ZADD', KEYS[1], ARGV[2], id)
+local attempts = redis.call('HINCRBY', key, 'attempts', 1)
+redis.call('HSET', key, 'owner', ARGV[3], 'state', 'running')
+return {id, redis.call('HGET', key, 'doc'), attempts}
+"""
+
+_RENEW = """
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+redis.call('ZADD', KEYS[2], 'XX', ARGV[2], ARGV[3])
+return 1
+"""
+
+_COMPLETE = """
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('HSET', KEYS[1], 'owner', '', 'state', 'done')
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+_RELEASE = """
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+redis.call('ZADD', KEYS[2], 'XX', ARGV[3], ARGV[2])
+redis.call('HSET', KEYS[1], 'owner', '', 'state', 'queued')
+redis.call('PUBLISH', KEYS[3], ARGV[2])
+return 1
+"""
+
+
+class RedisJobQueue:
+    def __init__(self, client: aioredis.Redis, keys: Keys | None = None) -> None:
+        self.redis = client
+        self.keys = keys or Keys()
+        self._enqueue = client.register_script(_ENQUEUE)
+        self._claim = client.register_script(_CLAIM)
+        self._renew = client.register_script(_RENEW)
+        self._complete = client.register_script(_COMPLETE)
+        self._release = client.register_script(_RELEASE)
+        self._pubsub: PubSub | None = None
+
+    async def enqueue(self, job: Job, due: datetime) -> bool:
+        k = self.keys
+        keys = [k.job(job.id), k.jobs_due, k.jobs_wake]
+        return bool(await self._enqueue(keys=keys, args=[job.id, job.model_dump_json(), due.timestamp()]))
+
+    async def claim(self, owner: str, now: datetime, lease_seconds: float) -> Job | None:
+        k = self.keys
+        args: list[str | float] = [now.timestamp(), now.timestamp() + lease_seconds, owner, k.job_prefix]
+        found = await self._claim(keys=[k.jobs_due], args=args)
+        if not found or not found[1]:
+            return None
+        _, doc, attempts = found
+        return Job.model_validate_json(doc).model_copy(update={"attempts": int(attempts)})
+
+    async def renew(self, job_id: str, owner: str, until: datetime) -> bool:
+        keys = [self.keys.job(job_id), self.keys.jobs_due]
+        return bool(await self._renew(keys=keys, args=[owner, until.timestamp(), job_id]))
+
+    async def complete(self, job_id: str, owner: str) -> None:
+        keys = [self.keys.job(job_id), self.keys.jobs_due]
+        await self._complete(keys=keys, args=[owner, job_id, DONE_TTL_SECONDS])
+
+    async def release(self, job_id: str, owner: str, due: datetime) -> None:
+        keys = [self.keys.job(job_id), self.keys.jobs_due, self.keys.jobs_wake]
+        await self._release(keys=keys, args=[owner, job_id, due.timestamp()])
+
+    async def next_due(self) -> datetime | None:
+        first = await self.redis.zrange(self.keys.jobs_due, 0, 0, withscores=True)
+        return datetime.fromtimestamp(float(first[0][1]), UTC) if first else None
+
+    async def pending(self) -> int:
+        return int(await self.redis.zcard(self.keys.jobs_due))
+
+    async def wait(self, seconds: float) -> None:
+        try:
+            if self._pubsub is None:
+                self._pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+                await self._pubsub.subscribe(self.keys.jobs_wake)
+            await self._pubsub.get_message(timeout=seconds)
+        except Exception:
+            # A broken subscription (Redis restarted): start a new one next time; the worker's own due-time
+            # sleep still bounds how late anything runs.
+            log.debug("job wake-up subscription failed; resubscribing", exc_info=True)
+            await self.close()
+            await asyncio.sleep(min(seconds, 1.0))
+
+    async def close(self) -> None:
+        if self._pubsub is not None:
+            pubsub, self._pubsub = self._pubsub, None
+            try:
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+            except Exception:
+                log.debug("closing the job wake-up subscription failed", exc_info=True)

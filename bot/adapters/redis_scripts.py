@@ -1,0 +1,86 @@
+"""The store's Lua scripts: each is one atomic step, and each is safe to run again after a lost reply."""
+
+from __future__ import annotations
+
+# Compare-and-set of the record plus its indexes and timeline events, so readers never see half a change.
+# KEYS: incident, timeline, open set, due set, channel index, channel-name index, applied ops.
+# ARGV: expected version ('new' to insert), new version, doc, id, open?, due score, has channel?, op key,
+#       events as one JSON array, then each event.
+# An op key applied before returns {2, events it saved}: a repeat applies nothing twice.
+SAVE = """
+local done = redis.call('HGET', KEYS[7], ARGV[8])
+if done then return {2, done} end
+local cur = redis.call('HGET', KEYS[1], 'version')
+if ARGV[1] == 'new' then
+  if cur then return {0, ''} end
+elseif cur ~= ARGV[1] then
+  return {0, ''}
+end
+redis.call('HSET', KEYS[1], 'version', ARGV[2], 'doc', ARGV[3])
+if ARGV[5] == '1' then redis.call('SADD', KEYS[3], ARGV[4]) else redis.call('SREM', KEYS[3], ARGV[4]) end
+if ARGV[6] ~= '' then redis.call('ZADD', KEYS[4], ARGV[6], ARGV[4]) else redis.call('ZREM', KEYS[4], ARGV[4]) end
+if ARGV[7] == '1' then
+  redis.call('SET', KEYS[5], ARGV[4])
+  redis.call('SET', KEYS[6], ARGV[4])
+end
+for i = 10, #ARGV do redis.call('XADD', KEYS[2], '*', 'e', ARGV[i]) end
+redis.call('HSET', KEYS[7], ARGV[8], ARGV[9])
+return {1, ''}
+"""
+
+# A timeline event that changes nothing else (a note), once per op key. KEYS: applied ops, timeline.
+APPEND = """
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('XADD', KEYS[2], '*', 'e', ARGV[2])
+return 1
+"""
+
+APPEND_ONCE = """
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('XADD', KEYS[2], '*', 'e', ARGV[2])
+return 1
+"""
+
+RETRACT = """
+if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('XADD', KEYS[2], '*', 'e', ARGV[2])
+return 1
+"""
+
+# Lease due entries by pushing their score forward, so a crashed worker's reminders come back after the lease.
+LEASE_DUE = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], 'XX', ARGV[2], id) end
+return ids
+"""
+
+# Who declared which title: the incident it is bound to, unless that one was resolved since (then a new id).
+# An id is allocated only when a new incident will be created. KEYS: binding, sequence, open set.
+# ARGV: ttl, incident key prefix. Returns {id, 1 if newly allocated}.
+BIND_DECLARE = """
+local bound = redis.call('GET', KEYS[1])
+if bound then
+  if redis.call('EXISTS', ARGV[2] .. bound) == 0 or redis.call('SISMEMBER', KEYS[3], bound) == 1 then
+    return {tonumber(bound), 0}
+  end
+end
+local id = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], id, 'EX', ARGV[1])
+return {id, 1}
+"""
+
+# A value that is ours, or free and now ours: channel-name reservations and locks.
+# KEYS: key. ARGV: owner, ttl in ms. Returns 1 if held by `owner` now.
+CLAIM = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""

@@ -1,0 +1,200 @@
+"""The worker: claims due jobs from the queue on any replica, keeps their leases alive, retries what failed briefly.
+
+It sleeps until the next due time (or a lease that may run out), or until a job is enqueued here or on
+another replica; it never polls on a fixed beat shorter than SAFETY_POLL_SECONDS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+
+from bot.core.jobs import Job, JobRunner, Op, TryLater
+from bot.core.metrics import Metrics
+from bot.core.ports import JobQueue
+
+log = logging.getLogger(__name__)
+
+SAFETY_POLL_SECONDS = 5.0
+"""Longest sleep without a look at the queue: covers a lost wake-up (a pub/sub message missed on reconnect)."""
+MAX_ATTEMPTS = 8
+BACKOFF_CAP_SECONDS = 60.0
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def backoff(attempts: int) -> float:
+    """0.5 s, 1 s, 2 s ... capped: a brief outage costs seconds, a long one doesn't hammer what is down."""
+    return float(min(BACKOFF_CAP_SECONDS, 0.5 * 2 ** max(0, attempts - 1)))
+
+
+class Worker:
+    def __init__(
+        self,
+        queue: JobQueue,
+        runners: Mapping[str, JobRunner],
+        *,
+        lease_seconds: float = 15.0,
+        concurrency: int = 32,
+        metrics: Metrics | None = None,
+        now: Callable[[], datetime] = wall_clock,
+    ) -> None:
+        self.queue = queue
+        self.runners = dict(runners)
+        self.lease_seconds = lease_seconds
+        self.metrics = metrics
+        self.now = now
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._slots = asyncio.Semaphore(concurrency)
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """A job was enqueued by this process: look now instead of at the next due time."""
+        self._wake.set()
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Claim and run jobs until `stop` is set; then let running jobs finish (see `shutdown`)."""
+        while not stop.is_set():
+            try:
+                claimed = await self._claim_available()
+            except Exception:
+                log.exception("could not claim jobs; trying again shortly")
+                claimed = 0
+            if claimed:
+                continue
+            await self._sleep(stop)
+
+    async def _claim_available(self) -> int:
+        claimed = 0
+        while not self._slots.locked():
+            job = await self.queue.claim(self.owner, self.now(), self.lease_seconds)
+            if job is None:
+                break
+            await self._slots.acquire()
+            task = asyncio.create_task(self._execute(job), name=f"firebreak:job:{job.kind}")
+            self._running[job.id] = task
+            if self.metrics:
+                self.metrics.background_tasks.inc()
+            claimed += 1
+        return claimed
+
+    async def _sleep(self, stop: asyncio.Event) -> None:
+        self._wake.clear()
+        timeout = SAFETY_POLL_SECONDS
+        with contextlib.suppress(Exception):
+            due = await self.queue.next_due()
+            if due is not None:
+                timeout = min(timeout, max(0.0, (due - self.now()).total_seconds()))
+        if timeout <= 0:
+            await asyncio.sleep(0.01 if self._slots.locked() else 0)
+            return
+        waiters = [
+            asyncio.create_task(stop.wait()),
+            asyncio.create_task(self._wake.wait()),
+            asyncio.create_task(self.queue.wait(timeout)),
+        ]
+        try:
+            await asyncio.wait(waiters, timeout=timeout + 1, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)
+
+    async def _execute(self, job: Job) -> None:
+        heartbeat = asyncio.create_task(self._heartbeat(job), name="firebreak:lease")
+        outcome = "ok"
+        try:
+            runner = self.runners.get(job.kind)
+            if runner is None:
+                log.error("job %s has kind %r, which no runner handles; dropping it", job.id, job.kind)
+                outcome = "dropped"
+                await self.queue.complete(job.id, self.owner)
+                return
+            try:
+                await runner(job, Op.of(job))
+            except asyncio.CancelledError:
+                outcome = "interrupted"
+                await asyncio.shield(self.queue.release(job.id, self.owner, self.now()))
+                raise
+            except Exception as exc:
+                outcome = await self._failed(job, exc)
+                return
+            await self.queue.complete(job.id, self.owner)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Could not record the outcome (the store is down): the lease runs out and the job runs again.
+            log.exception("job %s: could not record its outcome; it will run again", job.id)
+            outcome = "unrecorded"
+        finally:
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
+            self._running.pop(job.id, None)
+            self._slots.release()
+            if self.metrics:
+                self.metrics.jobs.labels(job.kind, outcome).inc()
+                self.metrics.background_tasks.dec()
+            self._wake.set()
+
+    async def _failed(self, job: Job, exc: Exception) -> str:
+        if job.attempts >= MAX_ATTEMPTS:
+            log.error("job %s failed %d times; giving up: %s", job.id, job.attempts, exc, exc_info=exc)
+            await self.queue.complete(job.id, self.owner)
+            return "gave_up"
+        delay = backoff(job.attempts)
+        if isinstance(exc, TryLater):
+            log.warning("job %s: %s; trying again in %.1f s", job.id, exc, delay)
+        else:
+            log.error("job %s failed (attempt %d); trying again in %.1f s", job.id, job.attempts, delay, exc_info=exc)
+        await self.queue.release(job.id, self.owner, self.now() + timedelta(seconds=delay))
+        return "retry"
+
+    async def _heartbeat(self, job: Job) -> None:
+        """Renew the lease at a third of its length, so only a dead (or frozen) worker loses it."""
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            try:
+                held = await self.queue.renew(job.id, self.owner, self.now() + timedelta(seconds=self.lease_seconds))
+            except Exception:
+                log.warning("job %s: could not renew its lease", job.id, exc_info=True)
+                continue
+            if not held:
+                log.warning("job %s: lease lost to another worker; it may run twice (writes are keyed)", job.id)
+                return
+
+    async def drain(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109 - a grace period, not a cancel scope
+        """Wait until every job is done, here or anywhere, and nothing runs here (tests, benchmarks)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            # A job stays in the queue until it completes, so an empty queue means nothing is left to run.
+            # With the store unreachable nothing can be queued either: then only what runs here counts.
+            try:
+                pending = await self.queue.pending()
+            except Exception:
+                pending = 0
+            if pending == 0 and not self._running:
+                return
+            await asyncio.sleep(0.01)
+        raise TimeoutError(f"jobs still running or due after {timeout:g} s: {sorted(self._running)}")
+
+    async def shutdown(self, grace: float = 20.0) -> None:
+        """Let running jobs finish within `grace`; hand back the rest so another replica resumes them at once."""
+        if self._running:
+            await asyncio.wait(list(self._running.values()), timeout=grace)
+        for task in list(self._running.values()):
+            task.cancel()
+        await asyncio.gather(*self._running.values(), return_exceptions=True)
