@@ -1,6 +1,7 @@
 """A Slack Web API stand-in for tests and local runs, reached through the client's base_url.
 
-It keeps channels and messages, answers in Slack's shapes, and enforces the Slack semantics firebreak
+It keeps channels and messages (with their metadata, returned only to include_all_metadata), answers
+in Slack's shapes, and enforces the Slack semantics firebreak
 relies on: bearer-token auth (invalid_auth), channel names (name_taken, invalid_name_specials),
 channel ids (only chat.postMessage and chat.postEphemeral take a #name; chat.update, conversations.*
 answer channel_not_found to one, as Slack does), membership (not_in_channel for a bot outside a
@@ -16,10 +17,13 @@ import itertools
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from tests.slack_rules import MAX_MODAL_BLOCKS, SlackFailure, channel_object, check_blocks, check_message
 
 BOT_USER = "UFIREBREAK"
 
@@ -43,6 +47,14 @@ class Call:
 
 
 @dataclass
+class Hold:
+    method: str
+    after: bool
+    when: Callable[[dict[str, Any]], bool]
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
 class Scripted:
     error: str
     status: int = 200
@@ -59,6 +71,10 @@ class SlackStandIn:
         self.failures: dict[str, list[Scripted]] = {}
         self.gates: dict[str, asyncio.Event] = {}
         """A method with a gate answers only once the test sets it: Slack being slow, without timing."""
+        self.holds: list[Hold] = []
+        """Calls to hold once (see `hold`)."""
+        self.held: list[str] = []
+        """Methods of the calls being held right now or before, in the order they were caught."""
         self._ids = itertools.count(1)
         self._last_ts = 0.0
         self.url = ""
@@ -78,6 +94,13 @@ class SlackStandIn:
             ch.members.add(BOT_USER)
         self.channels[ch.id] = ch
         return ch
+
+    def hold(self, method: str, *, after: bool, when: Callable[[dict[str, Any]], bool] = lambda _: True) -> Hold:
+        """Catch the next call to `method` (matching `when`): hold it before doing anything, or (`after`) do
+        it and hold the answer. The test releases it with `.release.set()`."""
+        hold = Hold(method, after, when)
+        self.holds.append(hold)
+        return hold
 
     def fail(
         self, method: str, error: str, *, times: int = 1, status: int = 200, retry_after: int | None = None
@@ -151,6 +174,10 @@ class SlackStandIn:
 
     async def _response_url(self, request: web.Request) -> web.Response:
         payload = await request.json()
+        try:
+            check_blocks(payload.get("blocks"))
+        except SlackFailure as exc:
+            return web.Response(status=400, text=exc.code)
         payload["_rid"] = request.match_info["rid"]
         self.responses.append(payload)
         return web.Response(text="ok")
@@ -168,6 +195,18 @@ class SlackStandIn:
         self.calls.append(Call(method, args))
         if gate := self.gates.get(method):
             await gate.wait()
+        hold = next((h for h in self.holds if h.method == method and h.when(args)), None)
+        if hold is not None:
+            self.holds.remove(hold)
+            self.held.append(method)
+            if not hold.after:
+                await hold.release.wait()
+        response = self._answer(method, request, args)
+        if hold is not None and hold.after:
+            await hold.release.wait()  # done, but the caller hasn't heard: a crash now loses the answer only
+        return response
+
+    def _answer(self, method: str, request: web.Request, args: dict[str, Any]) -> web.Response:
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         expected = self.app_token if method == "apps.connections.open" else self.bot_token
         if token != expected:
@@ -210,7 +249,7 @@ class SlackStandIn:
             raise SlackFailure("name_taken")
         ch = self.add_channel(name, creator=BOT_USER)
         ch.is_private = str(args.get("is_private", "false")).lower() == "true"
-        return {"channel": _channel_object(ch)}
+        return {"channel": channel_object(ch, BOT_USER)}
 
     def m_conversations_list(self, args: dict[str, Any]) -> dict[str, Any]:
         """Cursor-paginated like Slack: `limit` per page (at most 1000), `response_metadata.next_cursor`."""
@@ -228,7 +267,7 @@ class SlackStandIn:
         page = visible[start : start + limit]
         more = start + limit < len(visible)
         return {
-            "channels": [_channel_object(c) for c in page],
+            "channels": [channel_object(c, BOT_USER) for c in page],
             "response_metadata": {"next_cursor": f"page-{start + limit}" if more else ""},
         }
 
@@ -254,7 +293,7 @@ class SlackStandIn:
         return {"channel": {"id": ch.id, "topic": {"value": topic}}}
 
     def m_conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"channel": _channel_object(self._channel(args))}
+        return {"channel": channel_object(self._channel(args), BOT_USER)}
 
     def m_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
         ch = self._member_channel(args)
@@ -263,7 +302,7 @@ class SlackStandIn:
         msgs = [m for m in ch.messages if "thread_ts" not in m or m["thread_ts"] == m["ts"]]
         msgs = [m for m in msgs if float(m["ts"]) < latest or (inclusive and float(m["ts"]) == latest)]
         limit = int(args.get("limit", 100))
-        return {"messages": list(reversed(msgs))[:limit], "has_more": False}
+        return {"messages": _with_metadata(list(reversed(msgs))[:limit], args), "has_more": False}
 
     def m_conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
         ch = self._member_channel(args)
@@ -271,7 +310,7 @@ class SlackStandIn:
         msgs = [m for m in ch.messages if m["ts"] == ts or m.get("thread_ts") == ts]
         if not msgs:
             raise SlackFailure("thread_not_found")
-        return {"messages": msgs, "has_more": False}
+        return {"messages": _with_metadata(msgs, args), "has_more": False}
 
     def m_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         ch = self._channel(args, names=True)
@@ -279,7 +318,7 @@ class SlackStandIn:
             raise SlackFailure("not_in_channel")
         if not args.get("text") and not args.get("blocks"):
             raise SlackFailure("no_text")
-        _check_blocks(args.get("blocks"))
+        check_message(args)
         message = {
             "type": "message",
             "user": BOT_USER,
@@ -287,6 +326,9 @@ class SlackStandIn:
             "ts": self._ts(),
             "blocks": args.get("blocks"),
         }
+        if args.get("metadata"):
+            metadata = args["metadata"]
+            message["metadata"] = json.loads(metadata) if isinstance(metadata, str) else metadata
         if args.get("thread_ts"):
             if not any(m["ts"] == args["thread_ts"] for m in ch.messages):
                 raise SlackFailure("thread_not_found")
@@ -296,7 +338,7 @@ class SlackStandIn:
 
     def m_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
         ch = self._channel(args)
-        _check_blocks(args.get("blocks"))
+        check_message(args, edit=True)
         for m in ch.messages:
             if m["ts"] == args.get("ts"):
                 if m["user"] != BOT_USER:
@@ -311,7 +353,7 @@ class SlackStandIn:
             raise SlackFailure("not_in_channel")
         if not args.get("user"):
             raise SlackFailure("user_not_in_channel")
-        _check_blocks(args.get("blocks"))
+        check_message(args, edit=True)
         return {"message_ts": self._ts()}
 
     def m_views_open(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -320,7 +362,7 @@ class SlackStandIn:
             raise SlackFailure("invalid_trigger_id")
         if not isinstance(view, dict) or view.get("type") != "modal" or len(view["title"]["text"]) > 24:
             raise SlackFailure("invalid_arguments")
-        _check_blocks(view.get("blocks"))
+        check_blocks(view.get("blocks"), limit=MAX_MODAL_BLOCKS)
         return {"view": {"id": f"V{next(self._ids):08d}", **view}}
 
     # ---- helpers ---------------------------------------------------------------------------------
@@ -348,56 +390,15 @@ class SlackStandIn:
         return ch
 
 
-class SlackFailure(Exception):
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
-
-
-def _channel_object(ch: Channel) -> dict[str, Any]:
-    return {
-        "id": ch.id,
-        "name": ch.name,
-        "is_channel": not ch.is_private,
-        "is_private": ch.is_private,
-        "is_archived": False,
-        "is_member": BOT_USER in ch.members,
-        "created": ch.created,
-        "creator": ch.creator,
-        "topic": {"value": ch.topic},
-    }
+def _with_metadata(messages: list[dict[str, Any]], args: dict[str, Any]) -> list[dict[str, Any]]:
+    """Slack returns message metadata only to a reader who asks for it with include_all_metadata."""
+    if str(args.get("include_all_metadata", "false")).lower() in ("true", "1"):
+        return messages
+    return [{k: v for k, v in m.items() if k != "metadata"} for m in messages]
 
 
 def _error(code: str) -> web.Response:
     return web.json_response({"ok": False, "error": code})
-
-
-def _check_blocks(blocks: Any) -> None:
-    """Slack's documented Block Kit limits that firebreak's messages could run into."""
-    if blocks is None:
-        return
-    if not isinstance(blocks, list) or len(blocks) > 50:
-        raise SlackFailure("invalid_blocks")
-    for b in blocks:
-        kind = b.get("type")
-        text = (b.get("text") or {}).get("text", "")
-        if kind == "section":
-            fields = b.get("fields") or []
-            if (not text and not fields) or len(text) > 3000 or len(fields) > 10:
-                raise SlackFailure("invalid_blocks")
-            if any(len(f.get("text", "")) > 2000 for f in fields):
-                raise SlackFailure("invalid_blocks")
-        elif kind == "header":
-            if b["text"]["type"] != "plain_text" or not 0 < len(text) <= 150:
-                raise SlackFailure("invalid_blocks")
-        elif kind == "context":
-            if not 0 < len(b.get("elements", [])) <= 10:
-                raise SlackFailure("invalid_blocks")
-        elif kind == "actions":
-            if not 0 < len(b.get("elements", [])) <= 25:
-                raise SlackFailure("invalid_blocks")
-        elif kind not in ("input", "divider"):
-            raise SlackFailure("invalid_blocks")
 
 
 async def _serve_forever(port: int, bot_token: str, announce: str) -> None:

@@ -1,0 +1,131 @@
+"""kill -9 at any moment of a declare loses nothing and repeats nothing.
+
+A real `firebreak serve` process works against the Slack stand-in; the stand-in catches one Slack call of
+the declare (before Slack acts on it, or after it acted but before firebreak hears the answer), the test
+SIGKILLs firebreak right then, starts a new process, and checks that the declare was finished exactly once:
+one channel, one summary, one announcement, the topic set, no orphan channel, and the user answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+import pytest
+import redis.asyncio as aioredis
+
+from tests.conftest import free_port
+from tests.harness import eventually, firebreak_env, sign, slash_command, wait_ready
+from tests.slack_standin import SlackStandIn
+
+TITLE = "Checkout API 5xx above SLO"
+SLUG = "checkout-api-5xx-above-slo"
+
+
+@asynccontextmanager
+async def serve(slack: SlackStandIn, redis_url: str, tmp_path: Path, port: int) -> AsyncIterator[Any]:
+    env = firebreak_env(
+        f"{slack.url}/api/",
+        REDIS_URL=redis_url,
+        FIREBREAK_ANNOUNCE_CHANNEL=slack.by_name("incidents").id,
+        FIREBREAK_HOST="127.0.0.1",
+        FIREBREAK_PORT=str(port),
+        FIREBREAK_JOB_LEASE="1",
+        FIREBREAK_DATA_DIR=str(tmp_path / "data"),
+    )
+    log = (tmp_path / f"serve-{port}-{datetime.now(UTC):%H%M%S%f}.log").open("wb")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "serve", env=env, cwd=tmp_path, stdout=log, stderr=asyncio.subprocess.STDOUT
+    )
+    try:
+        await wait_ready(f"http://127.0.0.1:{port}/readyz", within=15)
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(proc.wait(), timeout=30)
+        log.close()
+
+
+async def declare(port: int, slack: SlackStandIn) -> None:
+    form = slash_command(
+        f"declare sev2 {TITLE}",
+        user="UALICE",
+        channel="CGENERAL",
+        command="/incident",
+        response_url=slack.response_url("crash"),
+        trigger_id="trig-crash-1",
+    )
+    body = urlencode(form)
+    headers = sign(body) | {"Content-Type": "application/x-www-form-urlencoded"}
+    url = f"http://127.0.0.1:{port}/slack/events"
+    async with aiohttp.ClientSession() as session, session.post(url, data=body, headers=headers) as resp:
+        assert resp.status == 200
+        assert "Declaring SEV2" in await resp.text()
+
+
+def summary_of(message: dict[str, Any]) -> bool:
+    return (message.get("metadata") or {}).get("event_payload", {}).get("key") == "INC-1:summary"
+
+
+POINTS = [
+    pytest.param("conversations.create", False, None, id="before-channel-created"),
+    pytest.param("conversations.create", True, None, id="channel-created-answer-lost"),
+    pytest.param("conversations.setTopic", True, None, id="topic-set-answer-lost"),
+    pytest.param("chat.postMessage", True, "summary", id="summary-posted-answer-lost"),
+    pytest.param("chat.postMessage", True, "announcement", id="announcement-posted-answer-lost"),
+]
+
+
+@pytest.mark.parametrize(("method", "after", "which"), POINTS)
+async def test_kill_during_declare_then_restart_finishes_it_once(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path, method: str, after: bool, which: str | None
+) -> None:
+    announce = slack.by_name("incidents")
+
+    def when(args: dict[str, Any]) -> bool:
+        if which == "announcement":
+            return args.get("channel") == announce.id
+        if which == "summary":
+            return args.get("channel") != announce.id
+        return True
+
+    hold = slack.hold(method, after=after, when=when)
+    port = free_port()
+    async with serve(slack, redis_url, tmp_path, port) as first:
+        await declare(port, slack)
+        await eventually(lambda: slack.held, within=15, what=f"the declare never reached {method}")
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+    hold.release.set()  # Slack answers into a closed connection
+
+    async with serve(slack, redis_url, tmp_path, free_port()):
+        client = aioredis.from_url(redis_url, decode_responses=True)
+        try:
+
+            async def finished() -> bool:
+                done = await client.zcard("fb:jobs:due") == 0
+                return done and any("Declared *INC-1*" in r.get("text", "") for r in slack.responses)
+
+            await eventually(finished, within=20, what="the restarted bot never finished the declare")
+        finally:
+            await client.aclose()
+
+    ours = [c for c in slack.channels.values() if SLUG in c.name]
+    assert [c.name for c in ours] == [f"inc-{datetime.now(UTC):%Y%m%d}-{SLUG}"], "one channel, no orphan"
+    channel = ours[0]
+    assert channel.topic.startswith("SEV2 | investigating | IC <@UALICE> | INC-1"), channel.topic
+    assert "UALICE" in channel.members
+    assert len([m for m in channel.messages if summary_of(m)]) == 1, "one summary"
+    roots = [m for m in announce.messages if "thread_ts" not in m]
+    assert len(roots) == 1 and "INC-1" in str(roots[0]["blocks"]), "one announcement"
+    declared = [r for r in slack.responses if "Declared *INC-1*" in r.get("text", "")]
+    assert len(declared) == 1, [r.get("text") for r in slack.responses]
