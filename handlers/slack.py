@@ -7,7 +7,8 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -15,7 +16,7 @@ from slack_bolt.logger.messages import warning_client_prioritized_and_token_skip
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.errors import FirebreakError
-from bot.core.jobs import Job
+from bot.core.jobs import Job, NotSent, TooLate
 from bot.core.ports import JobQueue
 from bot.core.service import IncidentService
 from handlers import buttons, commands, forms, pins
@@ -26,13 +27,29 @@ from handlers.runner import SLACK_JOB
 log = logging.getLogger(__name__)
 MODULES = (commands, buttons, forms, pins)
 """Every handler module; the registry is built from exactly these."""
-ACK_DEADLINE_SECONDS = 1.5
-"""Everything before the ack (checks, lookups, recording the job) must fit in this, or the user is told that
-nothing was done: Slack gives up on an ack after 3 s and shows only a timeout."""
+RECORD_WITHIN_SECONDS = 1.2
+"""Lookups and the job record must land within this of the request's arrival. Past it the store itself
+refuses the record (by its own clock), so a request that was slow, frozen or retried in Redis can never be
+recorded after the user was told that nothing was done. Slack gives up on an ack after 3 s."""
+VERIFY_SECONDS = 0.6
+"""When recording failed midway, one look after the deadline tells whether it landed."""
 STORE_DOWN = (
     ":x: firebreak can't reach its database right now, so nothing was done. "
     "Try again in a moment; if it persists, tell your firebreak admin (`/readyz` shows why)."
 )
+STORE_UNSURE = (
+    ":warning: firebreak lost its database while recording this, and can't tell yet whether it was recorded. "
+    "Check in a minute (`/incident status`, or the incident channel) before repeating it."
+)
+
+
+class NotRecorded(Exception):
+    """Certainly not recorded, and never will be."""
+
+
+class MaybeRecorded(Exception):
+    """The store went away midway: it may or may not have been recorded."""
+
 
 Listener = Callable[..., Awaitable[None]]
 
@@ -58,6 +75,21 @@ def default_registry() -> Registry:
     return Registry.from_modules(MODULES)
 
 
+@dataclass(frozen=True)
+class Arrival:
+    deadline: float
+    """On the event loop's clock: when lookups and the record must be done."""
+    valid_until: datetime
+    """The same moment by the wall clock, which the store compares with its own."""
+
+    @classmethod
+    def now(cls) -> Arrival:
+        return cls(
+            asyncio.get_running_loop().time() + RECORD_WITHIN_SECONDS,
+            datetime.now(UTC) + timedelta(seconds=RECORD_WITHIN_SECONDS),
+        )
+
+
 class SlackListeners:
     """What runs before the ack: check the request, record it as a job, ack. Nothing here calls Slack."""
 
@@ -67,11 +99,29 @@ class SlackListeners:
         self.registry = registry
         self.wake = wake
 
-    async def record(self, job_id: str, payload: dict[str, Any]) -> bool:
+    async def record(self, job_id: str, payload: dict[str, Any], arrived: Arrival) -> bool:
         """Record the request as a job before the ack; False when it was recorded before (a retry, a double
-        submit): the first delivery wins and the rest are acknowledged and dropped."""
-        job = Job(id=job_id, kind=SLACK_JOB, payload=payload, created_at=datetime.now(UTC))
-        new = await self.queue.enqueue(job, job.created_at)
+        submit): the first delivery wins and the rest are acknowledged and dropped.
+
+        Raises NotRecorded when it certainly wasn't (and can't be later), MaybeRecorded when nobody can tell.
+        """
+        now = datetime.now(UTC)
+        job = Job(id=job_id, kind=SLACK_JOB, payload=payload, created_at=now)
+        try:
+            async with asyncio.timeout_at(arrived.deadline):
+                new = await self.queue.enqueue(job, now, valid_until=arrived.valid_until)
+        except (TooLate, NotSent) as exc:
+            raise NotRecorded(str(exc)) from exc
+        except Exception:
+            # The record may have reached Redis. Once its deadline passed it can't land any more: look once.
+            await asyncio.sleep(max(0.0, (arrived.valid_until - datetime.now(UTC)).total_seconds()) + 0.05)
+            try:
+                async with asyncio.timeout(VERIFY_SECONDS):
+                    new = await self.queue.exists(job_id)
+            except Exception:
+                raise MaybeRecorded from None
+            if not new:
+                raise NotRecorded("not recorded by its deadline") from None
         if new:
             self.wake()
         return new
@@ -80,15 +130,17 @@ class SlackListeners:
 
     async def on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         try:
-            async with asyncio.timeout(ACK_DEADLINE_SECONDS):
-                reply = await self._command(body)
+            reply = await self._command(body, Arrival.now())
+        except MaybeRecorded:
+            log.warning("slash command: the store went away while recording it; it may have been recorded")
+            reply = STORE_UNSURE
         except Exception:
-            # Before the ack only our own store can fail (or be too slow to answer in time).
+            # Before the ack only our own store can fail (or be too slow to answer in time); nothing was written.
             log.warning("slash command could not be recorded before its ack", exc_info=True)
             reply = STORE_DOWN
         await ack(response_type="ephemeral", text=reply) if reply else await ack()
 
-    async def _command(self, body: dict[str, Any]) -> str | None:
+    async def _command(self, body: dict[str, Any], arrived: Arrival) -> str | None:
         """The ack's text (None for a silent ack); raises when the store can't record the job."""
         config = self.service.config
         text = (body.get("text") or "").strip()
@@ -104,7 +156,8 @@ class SlackListeners:
                 if first and (ref := parse_incident_ref(first)) is not None:
                     rest = after
             args = sub.parse(rest, config)
-            incident = await self.service.find(ref, channel_id) if sub.needs_incident else None
+            async with asyncio.timeout_at(arrived.deadline):
+                incident = await self.service.find(ref, channel_id) if sub.needs_incident else None
         except FirebreakError as exc:
             return f":warning: {exc}\nUsage: `{render_usage(sub, config)}`"
         payload = {
@@ -117,7 +170,7 @@ class SlackListeners:
             "response_url": body.get("response_url"),
             "incident_id": incident.id if incident else None,
         }
-        if not await self.record(f"slack-command:{body.get('trigger_id') or uuid.uuid4().hex}", payload):
+        if not await self.record(f"slack-command:{body.get('trigger_id') or uuid.uuid4().hex}", payload, arrived):
             return None
         return sub.ack_text(args)
 
@@ -162,9 +215,12 @@ class SlackListeners:
 
     async def _recorded(self, ack: AsyncAck, job_id: str, payload: dict[str, Any]) -> None:
         """Record, then ack. If the store can't record it, don't ack: Slack shows the user an error (and
-        retries events) instead of a success that would be lost."""
-        async with asyncio.timeout(ACK_DEADLINE_SECONDS):
-            await self.record(job_id, payload)
+        retries events, which the job id then deduplicates) instead of a success that would be lost."""
+        try:
+            await self.record(job_id, payload, Arrival.now())
+        except Exception:
+            log.warning("%s could not be recorded before its ack; not acknowledged", job_id, exc_info=True)
+            return
         await ack()
 
 

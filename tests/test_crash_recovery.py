@@ -73,7 +73,7 @@ async def declare(port: int, slack: SlackStandIn) -> None:
 
 
 def summary_of(message: dict[str, Any]) -> bool:
-    return (message.get("metadata") or {}).get("event_payload", {}).get("key") == "INC-1:summary"
+    return bool((message.get("metadata") or {}).get("event_payload", {}).get("key") == "INC-1:summary")
 
 
 POINTS = [

@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -37,12 +37,56 @@ class Profile:
 
 REQUEST_PATH = Profile(socket_timeout=0.3, connect_timeout=0.2, retries=1, backoff_cap=0.1, max_connections=1000)
 """Before the ack: fail fast (about 1 s in the worst case), so the user hears "nothing was done" in time."""
+RECORD = Profile(socket_timeout=0.3, connect_timeout=0.2, retries=0, backoff_cap=0.0, max_connections=1000)
+"""Recording a job before the ack: no automatic retry, so the caller knows whether an attempt may have landed."""
+RECORD = Profile(socket_timeout=0.3, connect_timeout=0.2, retries=0, backoff_cap=0.0, max_connections=1000)
+"""Recording a job before the ack: no automatic retry, so the caller knows whether an attempt may have landed."""
 BACKGROUND = Profile(socket_timeout=1.0, connect_timeout=0.5, retries=4, backoff_cap=2.0, max_connections=200)
 """Jobs and loops: ride through a restart or a failover; a longer outage is retried by the job itself."""
 
 
+def never_sent(exc: BaseException) -> bool:
+    """A failure to connect (refused, no socket, connect timeout, no master known): the command was never sent.
+
+    redis-py words these "Error <errno> connecting to ..." and "Timeout connecting to server"; any other
+    failure (reset, closed, read timeout) may have come after Redis executed the command.
+    """
+    if isinstance(exc, MasterNotFoundError):
+        return True
+    return " connecting to " in str(exc) or "Timeout connecting" in str(exc)
+
+
+class RedisClients:
+    """The three clients firebreak uses, on one server (or one Sentinel-managed master), closed together."""
+
+    def __init__(self, url: str) -> None:
+        self._sentinels: list[Sentinel] = []
+        self.background = self._connect(url, BACKGROUND)
+        self.request = self._connect(url, REQUEST_PATH)
+        self.record = self._connect(url, RECORD)
+
+    def _connect(self, url: str, profile: Profile) -> aioredis.Redis:
+        client, sentinel = connect_with(url, profile)
+        if sentinel is not None:
+            self._sentinels.append(sentinel)
+        return client
+
+    async def aclose(self) -> None:
+        for client in (self.background, self.request, self.record):
+            await client.aclose()
+        for sentinel in self._sentinels:
+            for s in sentinel.sentinels:
+                await s.aclose()
+
+
 def connect(url: str, profile: Profile) -> aioredis.Redis:
-    """A client for `url`: redis://, rediss://, unix://, or redis+sentinel://host:port,host:port/master/db."""
+    """A client for `url`: redis://, rediss://, unix://, or redis+sentinel://host:port,host:port/master/db.
+
+    With Sentinel, the sentinel connections stay open until the process ends; RedisClients closes them."""
+    return connect_with(url, profile)[0]
+
+
+def connect_with(url: str, profile: Profile) -> tuple[aioredis.Redis, Sentinel | None]:
     retry = Retry(ExponentialWithJitterBackoff(cap=profile.backoff_cap, base=0.02), profile.retries)
     options: dict[str, Any] = {
         "decode_responses": True,
@@ -62,21 +106,19 @@ def connect(url: str, profile: Profile) -> aioredis.Redis:
                 "password": target.sentinel_password,
             },
         )
-        return cast(
-            aioredis.Redis,
-            sentinel.master_for(
-                target.master,
-                db=target.db,
-                password=target.password,
-                ssl=target.ssl,
-                max_connections=profile.max_connections,
-                **options,
-            ),
+        client = sentinel.master_for(
+            target.master,
+            db=target.db,
+            password=target.password,
+            ssl=target.ssl,
+            max_connections=profile.max_connections,
+            **options,
         )
+        return cast(aioredis.Redis, client), sentinel
     # Not BlockingConnectionPool: it serialises every checkout and release through one asyncio.Condition,
     # which made acks queue behind each other under a burst (bench/ack_latency.py).
     pool = aioredis.ConnectionPool.from_url(url, max_connections=profile.max_connections, **options)
-    return aioredis.Redis.from_pool(pool)
+    return aioredis.Redis.from_pool(pool), None
 
 
 @dataclass(frozen=True)

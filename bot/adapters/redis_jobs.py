@@ -9,15 +9,22 @@ from datetime import UTC, datetime
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 
+from bot.adapters.redis_connect import TRANSIENT, never_sent
 from bot.adapters.redis_keys import Keys
-from bot.core.jobs import Job
+from bot.core.jobs import Job, NotSent, TooLate
 
 log = logging.getLogger(__name__)
 
+RECORD_ATTEMPTS = 3
 DONE_TTL_SECONDS = 24 * 3600
 """How long a finished job's id still refuses a duplicate (Slack retries come within minutes)."""
 
+# ARGV[4]: valid until (epoch seconds, '' for no limit), checked against Redis's own clock.
 _ENQUEUE = """
+if ARGV[4] ~= '' then
+  local t = redis.call('TIME')
+  if tonumber(t[1]) + tonumber(t[2]) / 1000000 > tonumber(ARGV[4]) then return -1 end
+end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'attempts', 0, 'owner', '', 'state', 'queued')
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
@@ -65,20 +72,48 @@ return 1
 
 
 class RedisJobQueue:
-    def __init__(self, client: aioredis.Redis, keys: Keys | None = None) -> None:
+    def __init__(
+        self, client: aioredis.Redis, keys: Keys | None = None, *, record_client: aioredis.Redis | None = None
+    ) -> None:
+        """`record_client`, for enqueue, must not retry by itself (redis_connect.RECORD): this class does."""
         self.redis = client
         self.keys = keys or Keys()
-        self._enqueue = client.register_script(_ENQUEUE)
+        self._record_client = record_client or client
+        self._record = self._record_client.register_script(_ENQUEUE)
         self._claim = client.register_script(_CLAIM)
         self._renew = client.register_script(_RENEW)
         self._complete = client.register_script(_COMPLETE)
         self._release = client.register_script(_RELEASE)
         self._pubsub: PubSub | None = None
 
-    async def enqueue(self, job: Job, due: datetime) -> bool:
+    async def enqueue(self, job: Job, due: datetime, *, valid_until: datetime | None = None) -> bool:
+        """Retried here rather than by redis-py, because only here is it known whether an attempt may have
+        reached Redis: a repeat that finds the job recorded then means an earlier attempt of ours did it."""
         k = self.keys
         keys = [k.job(job.id), k.jobs_due, k.jobs_wake]
-        return bool(await self._enqueue(keys=keys, args=[job.id, job.model_dump_json(), due.timestamp()]))
+        limit = repr(valid_until.timestamp()) if valid_until else ""
+        args: list[str | float] = [job.id, job.model_dump_json(), due.timestamp(), limit]
+        maybe_sent = False
+        for attempt in range(RECORD_ATTEMPTS):
+            try:
+                recorded = int(await self._record(keys=keys, args=args))
+            except TRANSIENT as exc:
+                maybe_sent = maybe_sent or not never_sent(exc)
+                if attempt + 1 == RECORD_ATTEMPTS:
+                    if maybe_sent:
+                        raise
+                    raise NotSent(f"Redis unreachable: {exc}") from exc
+                # Redis restarted: every idle pooled connection is dead too, so don't try them one by one.
+                await self._record_client.connection_pool.disconnect(inuse_connections=False)
+                await asyncio.sleep(0.02 * (attempt + 1))
+                continue
+            if recorded < 0:
+                raise TooLate(f"job {job.id} reached Redis after its deadline; not recorded")
+            return bool(recorded) or maybe_sent
+        raise AssertionError("unreachable")
+
+    async def exists(self, job_id: str) -> bool:
+        return bool(await self.redis.exists(self.keys.job(job_id)))
 
     async def claim(self, owner: str, now: datetime, lease_seconds: float) -> Job | None:
         k = self.keys

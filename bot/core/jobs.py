@@ -52,6 +52,14 @@ class Op:
         return f"{self.key}:{name}"
 
 
+class TooLate(FirebreakError):
+    """The store refused to record a job after its deadline: it was not recorded, and never will be."""
+
+
+class NotSent(FirebreakError):
+    """The store could not be reached at all: nothing was sent to it, so nothing was recorded."""
+
+
 class TryLater(FirebreakError):
     """A transient failure (Slack or Redis unreachable): the job is run again after a pause, from where it was."""
 

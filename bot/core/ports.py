@@ -86,8 +86,17 @@ class JobQueue(Protocol):
     Times are wall-clock (the worker's `now`), independent of the incident clock.
     """
 
-    async def enqueue(self, job: Job, due: datetime) -> bool:
-        """Record `job` to run at `due`; False (and nothing changes) if a job with its id exists or existed recently."""
+    async def enqueue(self, job: Job, due: datetime, *, valid_until: datetime | None = None) -> bool:
+        """Record `job` to run at `due`; False (and nothing changes) if a job with its id exists or existed recently.
+
+        With `valid_until`, the store refuses (TooLate) to record it after that time, by its own clock: a
+        request that reaches a store late (it was frozen, or the request was retried) is never recorded
+        after its sender gave up on it and told the user nothing was done. NotSent when the store could
+        not be reached at all; any other failure leaves it unknown whether the job was recorded.
+        """
+
+    async def exists(self, job_id: str) -> bool:
+        """Whether a job with this id was recorded (and is queued, running or recently done)."""
 
     async def claim(self, owner: str, now: datetime, lease_seconds: float) -> Job | None:
         """Lease the most overdue job (a due one, or one whose lease ran out) to `owner`; counts the attempt."""

@@ -13,7 +13,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.embedded_redis import EmbeddedRedis
-from bot.adapters.redis_connect import BACKGROUND, REQUEST_PATH, TRANSIENT, connect
+from bot.adapters.redis_connect import BACKGROUND, TRANSIENT, RedisClients, connect
 from bot.adapters.redis_jobs import RedisJobQueue
 from bot.adapters.redis_store import RedisIncidentStore
 from bot.adapters.slack_chat import SlackChat, make_client
@@ -48,6 +48,7 @@ class Firebreak:
     """Background profile: jobs and loops (patient retries)."""
     fast_redis: aioredis.Redis
     """Request-path profile: what runs before Slack's ack (gives up fast)."""
+    clients: RedisClients
     store: RedisIncidentStore
     queue: RedisJobQueue
     worker: Worker
@@ -64,8 +65,7 @@ class Firebreak:
         await self.worker.shutdown()
         await self.queue.close()
         await self.session.close()
-        await self.redis.aclose()
-        await self.fast_redis.aclose()
+        await self.clients.aclose()
         if self.embedded is not None:
             await self.embedded.stop()
 
@@ -121,7 +121,8 @@ async def build(settings: Settings, *, clock: Clock = utcnow, registry: Registry
     except BaseException:
         await session.close()
         raise
-    background, fast = connect(url, BACKGROUND), connect(url, REQUEST_PATH)
+    clients = RedisClients(url)
+    background, fast = clients.background, clients.request
     store = RedisIncidentStore(background)
     service = IncidentService(store, chat, config, announce_channel=announce, clock=clock, metrics=metrics)
     # Before the ack, lookups and the job record go through the fast client: the same service, other store.
@@ -133,7 +134,11 @@ async def build(settings: Settings, *, clock: Clock = utcnow, registry: Registry
     runner = SlackJobs(service, client, registry, metrics, transient=TRANSIENT)
     worker = Worker(queue, {SLACK_JOB: runner.run}, lease_seconds=settings.job_lease_seconds, metrics=metrics)
     bolt = build_bolt_app(
-        service=ack_service, queue=RedisJobQueue(fast), client=client, wake=worker.wake, registry=registry
+        service=ack_service,
+        queue=RedisJobQueue(fast, record_client=clients.record),
+        client=client,
+        wake=worker.wake,
+        registry=registry,
     )
     secret = settings.slack_signing_secret
     signature = SlackSignature(secret.get_secret_value()) if secret is not None else None
@@ -143,6 +148,7 @@ async def build(settings: Settings, *, clock: Clock = utcnow, registry: Registry
         metrics,
         background,
         fast,
+        clients,
         store,
         queue,
         worker,
