@@ -21,6 +21,7 @@ from handlers.parsing import (
     no_args,
     parse_declare,
     parse_ic,
+    parse_page,
     parse_role,
     parse_sev,
     parse_update,
@@ -104,9 +105,9 @@ async def list_open(ctx: CommandContext, _: None) -> Reply:
     return list_reply(await ctx.service.list_open(), ctx.config.command)
 
 
-@handlers.subcommand("timeline", usage="timeline", summary="Show the timeline.", parse=no_args)
-async def timeline(ctx: CommandContext, _: None) -> Reply:
-    return timeline_reply(ctx.target, await ctx.service.timeline(ctx.target.id))
+@handlers.subcommand("timeline", usage="timeline [page]", summary="Show the timeline, newest first.", parse=parse_page)
+async def timeline(ctx: CommandContext, page: int) -> Reply:
+    return timeline_reply(ctx.target, await ctx.service.timeline(ctx.target.id), ctx.config.command, page)
 
 
 @handlers.subcommand("resolve", usage="resolve [summary]", summary="Resolve the incident.")

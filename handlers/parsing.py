@@ -130,6 +130,15 @@ def parse_update(rest: str, config: IncidentConfig) -> UpdateArgs:
     return UpdateArgs(text=text.strip(), status=status, next_minutes=next_minutes)
 
 
+def parse_page(rest: str, config: IncidentConfig) -> int:
+    tokens = rest.split()
+    if not tokens:
+        return 1
+    if len(tokens) > 1 or not tokens[0].isdigit() or int(tokens[0]) < 1:
+        raise UsageError("Give a page number (1 is the newest), or nothing.")
+    return int(tokens[0])
+
+
 def parse_ic(rest: str, config: IncidentConfig) -> str | None:
     tokens = rest.split()
     if len(tokens) > 1:

@@ -55,7 +55,7 @@ def routes(
         try:
             body = raw.decode("utf-8")
             bolt_req = AsyncBoltRequest(body=body, query=request.query_string, headers=request.headers)  # type: ignore[arg-type]
-        except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        except Exception as exc:  # bad UTF-8, bad JSON, JSON that is not an object: never the caller's 500
             log.warning("signed Slack request with a malformed body: %s", type(exc).__name__)
             return refuse(400, "malformed body"), "malformed"
         if not isinstance(bolt_req.body, dict):

@@ -87,7 +87,7 @@ async def test_records_written_before_typed_events_still_load(bot: Harness) -> N
     assert events[0].payload == Declared(title="Old one", severity=2)
     assert events[1].payload == SeverityChanged(previous=3, severity=2) and events[1].actor == Actor.user("UBOB")
     assert isinstance(events[2].payload, StatusUpdated) and events[2].payload.text == "rolled back"
-    rendered = str(timeline_reply(incident, events).blocks)
+    rendered = str(timeline_reply(incident, events, "/incident").blocks)
     assert (
         "Severity raised from SEV3 to SEV2 — <@UBOB>" in rendered and "*Update* (identified): rolled back" in rendered
     )

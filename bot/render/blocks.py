@@ -61,6 +61,32 @@ def declarer(incident: Incident) -> str:
     return mention(who.user_id) if who.is_person else f"{who.kind.value} {who.name or who.id}".strip()
 
 
+MESSAGE_TEXT_BUDGET = 10_000
+"""Text across all blocks of one reply: Slack refuses messages past roughly 12k (msg_blocks_too_long)."""
+LINE_LIMIT = 600
+
+
+def clip(line: str, limit: int = LINE_LIMIT) -> str:
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def pages(lines: list[str], budget: int = MESSAGE_TEXT_BUDGET - 500) -> list[list[str]]:
+    """Lines split into pages that each fit one message, counted from the newest (last) line back:
+    page 1 is the most recent. Each page keeps its lines in their original order."""
+    result: list[list[str]] = []
+    current: list[str] = []
+    size = 0
+    for line in reversed([clip(x) for x in lines]):
+        if current and size + len(line) + 1 > budget:
+            result.append(list(reversed(current)))
+            current, size = [], 0
+        current.append(line)
+        size += len(line) + 1
+    if current:
+        result.append(list(reversed(current)))
+    return result
+
+
 def chunks(head: str, lines: list[str]) -> list[Block]:
     """Section blocks under Slack's 3000-character limit each."""
     blocks, current = [section(head)], ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.core.config import IncidentConfig
 from bot.models import Incident, Post, PostKind, Reminded, Reopened, Resolved, SeverityChanged, StatusUpdated
 from bot.render.blocks import Block, actions, button, context, header, incident_fields, section
-from bot.render.mrkdwn import ago, mention, short, slack_time
+from bot.render.mrkdwn import ago, mention, plain, short, slack_time, user_text
 from bot.render.timeline import event_text, who
 
 CLAIM_IC_ACTION = "fb_claim_ic"
@@ -14,15 +14,16 @@ TOPIC_LIMIT = 250
 
 def topic(incident: Incident) -> str:
     ic = f"<@{incident.ic}>" if incident.ic else "unassigned"
-    return f"{incident.sev_label} | {incident.status.value} | IC {ic} | {incident.ref} {incident.title}"[:TOPIC_LIMIT]
+    line = f"{incident.sev_label} | {incident.status.value} | IC {ic} | {incident.ref} {plain(incident.title)}"
+    return line[:TOPIC_LIMIT]
 
 
 def summary_blocks(incident: Incident) -> list[Block]:
-    blocks: list[Block] = [header(f"{incident.ref} · {incident.title}"), incident_fields(incident)]
+    blocks: list[Block] = [header(f"{incident.ref} · {plain(incident.title)}"), incident_fields(incident)]
     if incident.description:
-        blocks.append(section(incident.description))
+        blocks.append(section(user_text(incident.description)))
     if incident.resolution:
-        blocks.append(section(f"*Resolution:* {incident.resolution}"))
+        blocks.append(section(f"*Resolution:* {user_text(incident.resolution)}"))
     if incident.is_open:
         blocks.append(actions(button(CLAIM_IC_ACTION, "I'll be IC", str(incident.id))))
     return blocks
@@ -39,7 +40,7 @@ def announcement(incident: Incident) -> tuple[str, list[Block]]:
         f" in <#{incident.channel_id}>" if incident.channel_id else ""
     )
     blocks = [
-        section(f"{icon} *{incident.ref}* ({incident.sev_label}) *{incident.title}* {state}"),
+        section(f"{icon} *{incident.ref}* ({incident.sev_label}) *{user_text(incident.title)}* {state}"),
         context(f"IC {mention(incident.ic)} · status {incident.status.value} · {where} · updates in this thread"),
     ]
     return text, blocks
@@ -58,11 +59,13 @@ def render_post(post: Post, config: IncidentConfig) -> tuple[str, list[Block]]:
     if isinstance(p, StatusUpdated):
         head = f":memo: *Status update* · {incident.ref} ({incident.sev_label}) · {p.status.value}"
         due = context(f"Next update by {slack_time(p.next_update_due)} · IC {mention(incident.ic)}")
-        return f"{incident.ref} update: {p.text}", [section(head), section(p.text), due]
+        text = user_text(p.text)
+        return f"{incident.ref} update: {text}", [section(head), section(text), due]
     icon = ":information_source:"
     if isinstance(p, Resolved):
         icon = ":white_check_mark:"
-        text = f"{short(incident)} resolved by {who(event.actor)}" + (f": {p.summary}" if p.summary else "")
+        summary = f": {user_text(p.summary)}" if p.summary else ""
+        text = f"{short(incident)} resolved by {who(event.actor)}{summary}"
     elif isinstance(p, Reopened):
         text = f"{short(incident)} reopened by {who(event.actor)}"
     elif isinstance(p, SeverityChanged):

@@ -8,11 +8,9 @@ from typing import Any
 from bot.core.changes import Outcome
 from bot.core.config import IncidentConfig
 from bot.models import IC, Incident, TimelineEvent
-from bot.render.blocks import Block, chunks, context, incident_fields, section
-from bot.render.mrkdwn import mention, slack_time
+from bot.render.blocks import Block, chunks, context, incident_fields, pages, section
+from bot.render.mrkdwn import mention, slack_time, user_text
 from bot.render.timeline import event_line, pin_view
-
-TIMELINE_LIMIT = 60
 
 
 @dataclass(frozen=True)
@@ -46,20 +44,20 @@ def declared_reply(outcome: Outcome, config: IncidentConfig, *, from_form: bool 
 
 def declaring_ack(title: str, severity: int | None) -> str:
     sev = f"SEV{severity}" if severity else "an incident"
-    return f":hourglass_flowing_sand: Declaring {sev}: *{title}* …"
+    return f":hourglass_flowing_sand: Declaring {sev}: *{user_text(title)}* …"
 
 
 def status_reply(incident: Incident) -> Reply:
     where = f" in <#{incident.channel_id}>" if incident.channel_id else ""
     blocks: list[Block] = [
-        section(f"*{incident.ref}* · *{incident.title}*{where}"),
+        section(f"*{incident.ref}* · *{user_text(incident.title)}*{where}"),
         incident_fields(incident),
     ]
     if incident.last_update_at:
         blocks.append(context(f"Last status update {slack_time(incident.last_update_at)}"))
     elif incident.is_open:
         blocks.append(context("No status update posted yet"))
-    return Reply(f"{incident.ref} {incident.sev_label} {incident.status.value}: {incident.title}", blocks)
+    return Reply(f"{incident.ref} {incident.sev_label} {incident.status.value}: {user_text(incident.title)}", blocks)
 
 
 def list_reply(incidents: list[Incident], command: str) -> Reply:
@@ -68,20 +66,38 @@ def list_reply(incidents: list[Incident], command: str) -> Reply:
     lines = [
         f"*{i.ref}* {i.sev_label} · {i.status.value} · "
         + (f"<#{i.channel_id}>" if i.channel_id else "_no channel_")
-        + f" · IC {mention(i.ic)} · {i.title} · since {slack_time(i.declared_at)}"
+        + f" · IC {mention(i.ic)} · {user_text(i.title)} · since {slack_time(i.declared_at)}"
         for i in incidents
     ]
-    return Reply(f"{len(incidents)} open incident(s)", chunks(f"*{len(incidents)} open incident(s)*", lines))
+    # Most severe first; what doesn't fit one message is counted, not cut off silently.
+    fits = pages(list(reversed(lines)))[0][::-1] if lines else []
+    blocks = chunks(f"*{len(incidents)} open incident(s)*", fits)
+    if len(fits) < len(lines):
+        rest = len(lines) - len(fits)
+        blocks.append(context(f"…and {rest} more, less severe: `{command} status INC-n` shows one"))
+    return Reply(f"{len(incidents)} open incident(s)", blocks)
 
 
-def timeline_reply(incident: Incident, events: list[TimelineEvent]) -> Reply:
+def timeline_reply(incident: Incident, events: list[TimelineEvent], command: str, page: int = 1) -> Reply:
+    """One page of the timeline, newest page first, sized to fit one Slack message; says where the rest is."""
     pins = pin_view(events)
-    shown = events[-TIMELINE_LIMIT:]
-    lines = [event_line(e, pins) for e in shown]
-    head = f"*Timeline of {incident.ref}* ({len(events)} entries" + (
-        f", last {TIMELINE_LIMIT} shown)" if len(events) > TIMELINE_LIMIT else ")"
-    )
-    return Reply(f"Timeline of {incident.ref}", chunks(head, lines))
+    lines = [event_line(e, pins) for e in events]
+    split = pages(lines) or [[]]
+    page = min(max(page, 1), len(split))
+    shown = split[page - 1]
+    newer = sum(len(p) for p in split[: page - 1])
+    first, last = len(lines) - newer - len(shown) + 1, len(lines) - newer
+    head = f"*Timeline of {incident.ref}* ({len(lines)} entries"
+    head += ")" if len(split) == 1 else f", {first} to {last} shown)"
+    blocks = chunks(head, shown)
+    more = []
+    if page < len(split):
+        more.append(f"older: `{command} timeline {incident.ref} {page + 1}`")
+    if page > 1:
+        more.append(f"newer: `{command} timeline {incident.ref} {page - 1}`")
+    if more:
+        blocks.append(context(f"Page {page} of {len(split)} · " + " · ".join(more)))
+    return Reply(f"Timeline of {incident.ref}", blocks)
 
 
 def help_reply(usage: str, config: IncidentConfig) -> Reply:

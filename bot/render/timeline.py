@@ -26,7 +26,7 @@ from bot.models import (
     Unpinned,
     Warned,
 )
-from bot.render.mrkdwn import mention, slack_time
+from bot.render.mrkdwn import mention, slack_time, user_text
 
 EVENT_EMOJI = {
     EventKind.DECLARED: ":rotating_light:",
@@ -59,7 +59,7 @@ def event_text(e: TimelineEvent) -> str:
     p = e.payload
     match p:
         case Declared():
-            return f"Declared SEV{p.severity}: {p.title}"
+            return f"Declared SEV{p.severity}: {user_text(p.title)}"
         case ChannelCreated():
             return f"Channel #{p.channel_name} created"
         case RoleAssigned():
@@ -70,12 +70,14 @@ def event_text(e: TimelineEvent) -> str:
             return f"Incident commander handed off from <@{p.previous}> to <@{p.user}>"
         case SeverityChanged():
             return f"Severity {'raised' if p.raised else 'lowered'} from SEV{p.previous} to SEV{p.severity}"
-        case StatusUpdated() | NoteAdded() | Pinned() | Warned():
-            return p.text
+        case StatusUpdated() | NoteAdded() | Pinned():
+            return user_text(p.text)
+        case Warned():
+            return p.text  # firebreak's own words
         case Unpinned():
             return "Unpinned a message"
         case Resolved():
-            return "Resolved" + (f": {p.summary}" if p.summary else "")
+            return "Resolved" + (f": {user_text(p.summary)}" if p.summary else "")
         case Reopened():
             return "Reopened"
         case Reminded():
@@ -104,15 +106,15 @@ def event_line(e: TimelineEvent, pins: PinView | None = None) -> str:
     pins = pins or PinView()
     p = e.payload
     if isinstance(p, StatusUpdated):
-        text = f"*Update* ({p.status.value}): {p.text}"
+        text = f"*Update* ({p.status.value}): {user_text(p.text)}"
     elif isinstance(p, NoteAdded):
-        text = f"*Note:* {p.text}"
+        text = f"*Note:* {user_text(p.text)}"
     elif isinstance(p, Pinned):
         author = f" (posted by {mention(p.author)})" if p.author else ""
         mark = " _(unpinned)_" if p.message_ts in pins.unpinned else ""
-        text = f"*Pinned:* {p.text}{author}{mark}"
+        text = f"*Pinned:* {user_text(p.text)}{author}{mark}"
     elif isinstance(p, Unpinned) and p.message_ts in pins.texts:
-        text = f"*Unpinned:* {_excerpt(pins.texts[p.message_ts])}"
+        text = f"*Unpinned:* {user_text(_excerpt(pins.texts[p.message_ts]))}"
     else:
         text = event_text(e)
     by = f" — {who(e.actor)}" if e.actor.kind in (ActorKind.USER, ActorKind.ALERT) else ""
