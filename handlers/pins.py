@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.core.pins import reaction
 from bot.models import ChatMessage
 from bot.render.replies import Reply
 from handlers.registry import HandlerTable, InteractionContext
@@ -38,11 +39,11 @@ async def pin_removed(ctx: InteractionContext, event: dict[str, Any]) -> Reply |
 
 @handlers.event("reaction_added", accepts=_pushpin)
 async def pushpin_added(ctx: InteractionContext, event: dict[str, Any]) -> Reply | None:
-    await ctx.service.record_pin(ctx.channel_id, event["item"]["ts"], ctx.actor)
+    await ctx.service.record_pin(ctx.channel_id, event["item"]["ts"], ctx.actor, source=reaction(ctx.user))
     return None
 
 
 @handlers.event("reaction_removed", accepts=_pushpin)
 async def pushpin_removed(ctx: InteractionContext, event: dict[str, Any]) -> Reply | None:
-    await ctx.service.record_unpin(ctx.channel_id, event["item"]["ts"], ctx.actor)
+    await ctx.service.record_unpin(ctx.channel_id, event["item"]["ts"], ctx.actor, source=reaction(ctx.user))
     return None

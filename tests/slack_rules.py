@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from aiohttp import web
+
 MAX_BLOCKS = 50
 MAX_MODAL_BLOCKS = 100
 MAX_BLOCKS_TEXT = 12_000
@@ -78,3 +80,14 @@ def channel_object(ch: Any, bot_user: str) -> dict[str, Any]:
         "creator": ch.creator,
         "topic": {"value": ch.topic},
     }
+
+
+def with_metadata(messages: list[dict[str, Any]], args: dict[str, Any]) -> list[dict[str, Any]]:
+    """Slack returns message metadata only to a reader who asks for it with include_all_metadata."""
+    if str(args.get("include_all_metadata", "false")).lower() in ("true", "1"):
+        return messages
+    return [{k: v for k, v in m.items() if k != "metadata"} for m in messages]
+
+
+def error_response(code: str) -> web.Response:
+    return web.json_response({"ok": False, "error": code})

@@ -23,7 +23,16 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.slack_rules import MAX_MODAL_BLOCKS, SlackFailure, channel_object, check_blocks, check_message
+from tests.slack_rules import (
+    MAX_MODAL_BLOCKS,
+    SlackFailure,
+    channel_object,
+    check_blocks,
+    check_message,
+    error_response,
+    with_metadata,
+)
+from tests.slack_socket import SocketModeEndpoint
 
 BOT_USER = "UFIREBREAK"
 
@@ -80,9 +89,7 @@ class SlackStandIn:
         self.url = ""
         self._runner: web.AppRunner | None = None
         self.socket_url: str | None = None
-        self._socket_ws: web.WebSocketResponse | None = None
-        self.socket_connected = asyncio.Event()
-        self._socket_acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self.socket = SocketModeEndpoint()
 
     # ---- scripting and inspection ----------------------------------------------------------------
 
@@ -128,7 +135,7 @@ class SlackStandIn:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{rid}", self._response_url)
-        app.router.add_get("/socket", self._socket)
+        app.router.add_get("/socket", self.socket.handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", port)
@@ -145,32 +152,8 @@ class SlackStandIn:
     def response_url(self, rid: str) -> str:
         return f"{self.url}/response/{rid}"
 
-    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
-        """Socket Mode: say hello, then relay envelopes from send_envelope and collect the app's acks."""
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        self._socket_ws = ws
-        await ws.send_json({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A00000001"}})
-        self.socket_connected.set()
-        async for msg in ws:
-            data = json.loads(msg.data)
-            future = self._socket_acks.pop(data.get("envelope_id", ""), None)
-            if future is not None and not future.done():
-                future.set_result(data)
-        self.socket_connected.clear()
-        return ws
-
     async def send_envelope(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """Deliver a request over Socket Mode as Slack does and wait (up to 5 s) for the app's ack."""
-        await asyncio.wait_for(self.socket_connected.wait(), 5)
-        assert self._socket_ws is not None
-        envelope_id = f"env-{next(self._ids)}"
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._socket_acks[envelope_id] = future
-        await self._socket_ws.send_json(
-            {"envelope_id": envelope_id, "type": kind, "payload": payload, "accepts_response_payload": True}
-        )
-        return await asyncio.wait_for(future, 5)
+        return await self.socket.send_envelope(kind, payload)
 
     async def _response_url(self, request: web.Request) -> web.Response:
         payload = await request.json()
@@ -210,18 +193,18 @@ class SlackStandIn:
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         expected = self.app_token if method == "apps.connections.open" else self.bot_token
         if token != expected:
-            return _error("invalid_auth")
+            return error_response("invalid_auth")
         if queue := self.failures.get(method):
             scripted = queue.pop(0)
             headers = {"Retry-After": str(scripted.retry_after)} if scripted.retry_after is not None else {}
             return web.json_response({"ok": False, "error": scripted.error}, status=scripted.status, headers=headers)
         handler = getattr(self, "m_" + method.replace(".", "_"), None)
         if handler is None:
-            return _error("unknown_method")
+            return error_response("unknown_method")
         try:
             result: dict[str, Any] = handler(args)
         except SlackFailure as exc:
-            return _error(exc.code)
+            return error_response(exc.code)
         return web.json_response({"ok": True, **result})
 
     # ---- methods ---------------------------------------------------------------------------------
@@ -302,7 +285,7 @@ class SlackStandIn:
         msgs = [m for m in ch.messages if "thread_ts" not in m or m["thread_ts"] == m["ts"]]
         msgs = [m for m in msgs if float(m["ts"]) < latest or (inclusive and float(m["ts"]) == latest)]
         limit = int(args.get("limit", 100))
-        return {"messages": _with_metadata(list(reversed(msgs))[:limit], args), "has_more": False}
+        return {"messages": with_metadata(list(reversed(msgs))[:limit], args), "has_more": False}
 
     def m_conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
         ch = self._member_channel(args)
@@ -310,7 +293,7 @@ class SlackStandIn:
         msgs = [m for m in ch.messages if m["ts"] == ts or m.get("thread_ts") == ts]
         if not msgs:
             raise SlackFailure("thread_not_found")
-        return {"messages": _with_metadata(msgs, args), "has_more": False}
+        return {"messages": with_metadata(msgs, args), "has_more": False}
 
     def m_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         ch = self._channel(args, names=True)
@@ -388,17 +371,6 @@ class SlackStandIn:
         if BOT_USER not in ch.members:
             raise SlackFailure("not_in_channel")
         return ch
-
-
-def _with_metadata(messages: list[dict[str, Any]], args: dict[str, Any]) -> list[dict[str, Any]]:
-    """Slack returns message metadata only to a reader who asks for it with include_all_metadata."""
-    if str(args.get("include_all_metadata", "false")).lower() in ("true", "1"):
-        return messages
-    return [{k: v for k, v in m.items() if k != "metadata"} for m in messages]
-
-
-def _error(code: str) -> web.Response:
-    return web.json_response({"ok": False, "error": code})
 
 
 async def _serve_forever(port: int, bot_token: str, announce: str) -> None:

@@ -110,3 +110,25 @@ async def test_unpin_and_removed_pushpin_mark_the_entry_and_a_repin_brings_it_ba
     await bot.settle()
     await bot.run("timeline", channel=channel_id)
     assert "_(unpinned)_" in str(bot.slack.responses[-1]["blocks"])
+
+
+async def test_a_message_stays_pinned_while_anything_pins_it(bot: Harness) -> None:
+    channel_id = await _incident_channel(bot)
+    msg = bot.slack.post_message(bot.slack.channels[channel_id], "p99 back under 300ms", user="UBOB")
+    item = {"type": "message", "channel": channel_id, "ts": msg["ts"], "message": msg}
+    pushpin = {"type": "reaction_added", "user": "UCAROL", "reaction": "pushpin", "item": item}
+    for event in (  # seconds apart, as people do it (jobs may run side by side)
+        {"type": "pin_added", "user": "UALICE", "channel_id": channel_id, "item": item},
+        pushpin,
+        {**pushpin, "user": "UDAVE"},
+        {**pushpin, "type": "reaction_removed"},  # Carol takes hers back: still pinned
+        {"type": "pin_removed", "user": "UALICE", "channel_id": channel_id, "item": item},
+    ):
+        await bot.event(event)
+        await bot.settle()
+    kinds = [e.kind.value for e in await bot.fb.service.timeline(1) if e.kind.value in ("pinned", "unpinned")]
+    assert kinds == ["pinned"], "Dave's :pushpin: still holds it"
+    await bot.event({**pushpin, "type": "reaction_removed", "user": "UDAVE"})
+    await bot.settle()
+    kinds = [e.kind.value for e in await bot.fb.service.timeline(1) if e.kind.value in ("pinned", "unpinned")]
+    assert sorted(kinds) == ["pinned", "unpinned"], "the last thing holding it let go"

@@ -49,7 +49,7 @@ class EmbeddedRedis:
         pid = server.pid
         with contextlib.suppress(Exception):
             server.shutdown(save=True)
-        with contextlib.suppress(psutil.NoSuchProcess):
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.TimeoutExpired):
             psutil.Process(pid).wait(timeout=STOP_SECONDS)
         # Removes its socket and pid files; with the server gone there is nothing left to shut down.
         server._cleanup()

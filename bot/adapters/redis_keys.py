@@ -15,9 +15,9 @@ class Keys:
     def timeline(self, incident_id: int | str) -> str:
         return f"{self.prefix}:incident:{incident_id}:timeline"
 
-    def timeline_seen(self, incident_id: int | str) -> str:
-        """Dedupe marks of timeline entries that must appear once (a pinned message)."""
-        return f"{self.prefix}:incident:{incident_id}:seen"
+    def pin_sources(self, incident_id: int | str, message_ts: str) -> str:
+        """What pins a message now: Slack's pin, and each person's :pushpin:."""
+        return f"{self.prefix}:incident:{incident_id}:pin:{message_ts}"
 
     def channel(self, channel_id: str) -> str:
         return f"{self.prefix}:channel:{channel_id}"

@@ -35,14 +35,18 @@ redis.call('XADD', KEYS[2], '*', 'e', ARGV[2])
 return 1
 """
 
-APPEND_ONCE = """
+# A message is pinned while anything pins it (Slack's pin, or someone's :pushpin:). The timeline hears of
+# the first pin and of the last unpin only. KEYS: the message's pin sources, timeline. ARGV: source, event.
+PIN = """
 if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
+if redis.call('SCARD', KEYS[1]) > 1 then return 0 end
 redis.call('XADD', KEYS[2], '*', 'e', ARGV[2])
 return 1
 """
 
-RETRACT = """
+UNPIN = """
 if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+if redis.call('SCARD', KEYS[1]) > 0 then return 0 end
 redis.call('XADD', KEYS[2], '*', 'e', ARGV[2])
 return 1
 """

@@ -30,8 +30,8 @@ class RedisIncidentStore:
         self.keys = keys or Keys()
         self._save = client.register_script(lua.SAVE)
         self._append = client.register_script(lua.APPEND)
-        self._append_once = client.register_script(lua.APPEND_ONCE)
-        self._retract = client.register_script(lua.RETRACT)
+        self._pin = client.register_script(lua.PIN)
+        self._unpin = client.register_script(lua.UNPIN)
         self._lease_due = client.register_script(lua.LEASE_DUE)
         self._bind = client.register_script(lua.BIND_DECLARE)
         self._claim = client.register_script(lua.CLAIM)
@@ -126,13 +126,13 @@ class RedisIncidentStore:
         keys = [self.keys.applied(incident_id), self.keys.timeline(incident_id)]
         return bool(await self._append(keys=keys, args=[op, event.model_dump_json()]))
 
-    async def append_once(self, incident_id: int, dedupe: str, event: TimelineEvent) -> bool:
-        keys = [self.keys.timeline_seen(incident_id), self.keys.timeline(incident_id)]
-        return bool(await self._append_once(keys=keys, args=[dedupe, event.model_dump_json()]))
+    async def pin(self, incident_id: int, message_ts: str, source: str, event: TimelineEvent) -> bool:
+        keys = [self.keys.pin_sources(incident_id, message_ts), self.keys.timeline(incident_id)]
+        return bool(await self._pin(keys=keys, args=[source, event.model_dump_json()]))
 
-    async def retract(self, incident_id: int, dedupe: str, event: TimelineEvent) -> bool:
-        keys = [self.keys.timeline_seen(incident_id), self.keys.timeline(incident_id)]
-        return bool(await self._retract(keys=keys, args=[dedupe, event.model_dump_json()]))
+    async def unpin(self, incident_id: int, message_ts: str, source: str, event: TimelineEvent) -> bool:
+        keys = [self.keys.pin_sources(incident_id, message_ts), self.keys.timeline(incident_id)]
+        return bool(await self._unpin(keys=keys, args=[source, event.model_dump_json()]))
 
     async def due_for_reminder(self, now: datetime, lease_seconds: int, limit: int) -> list[int]:
         now_s = now.timestamp()

@@ -114,7 +114,18 @@ class SlackChat:
         return str(found["id"])
 
     async def _channel_named(self, name: str) -> dict[str, Any] | None:
-        """The channel object of that name, paging through conversations.list (tier 2: used sparingly)."""
+        """The channel object of that name, paging through conversations.list (tier 2: used sparingly).
+
+        Private channels need the groups:read scope; an app installed without it still finds public ones.
+        """
+        try:
+            return await self._list_for(name, "public_channel,private_channel")
+        except ChatError as exc:
+            if exc.code not in ("missing_scope", "invalid_types"):
+                raise
+            return await self._list_for(name, "public_channel")
+
+    async def _list_for(self, name: str, types: str) -> dict[str, Any] | None:
         cursor = None
         while True:
             resp = await self._call(
@@ -122,7 +133,7 @@ class SlackChat:
                 f"#{name}",
                 partial(
                     self.client.conversations_list,
-                    types="public_channel,private_channel",
+                    types=types,
                     exclude_archived=True,
                     limit=1000,
                     cursor=cursor,

@@ -77,10 +77,11 @@ async def atomically(
     raise FirebreakError(busy)
 
 
-async def get_incident(store: IncidentStore, incident_id: int, command: str = "/incident") -> Incident:
+async def get_incident(store: IncidentStore, incident_id: int, command: str | None = None) -> Incident:
     incident = await store.get(incident_id)
     if incident is None:
-        raise NotFound(f"There is no incident INC-{incident_id}. `{command} list` shows open ones.")
+        hint = f" `{command} list` shows open ones." if command else ""
+        raise NotFound(f"There is no incident INC-{incident_id}.{hint}")
     return incident
 
 

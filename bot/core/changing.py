@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from bot.core.changes import Outcome, change_incident
 from bot.core.config import IncidentConfig
+from bot.core.deps import Deps, Verbs
 from bot.core.errors import InvalidTransition, UsageError
 from bot.core.jobs import Op
-from bot.core.ports import Chat, Clock, IncidentStore
 from bot.core.publishing import Publisher, channel_of
 from bot.models import (
     IC,
@@ -36,14 +36,9 @@ def check_update_status(status: Status | None, config: IncidentConfig) -> None:
         raise UsageError(f"To resolve, use `{config.command} resolve [summary]`.")
 
 
-class Changing:
-    def __init__(
-        self, store: IncidentStore, chat: Chat, config: IncidentConfig, clock: Clock, publisher: Publisher
-    ) -> None:
-        self.store = store
-        self.chat = chat
-        self.config = config
-        self.clock = clock
+class Changing(Verbs):
+    def __init__(self, deps: Deps, publisher: Publisher) -> None:
+        super().__init__(deps)
         self.publisher = publisher
 
     def _event(self, actor: Actor, payload: Payload) -> TimelineEvent:
@@ -69,7 +64,8 @@ class Changing:
         if recorded is None:
             return Outcome(after, changed=False)
         warnings: list[str] = []
-        await self.publisher.soft(after, warnings, f"invite <@{user}>", self.chat.invite(channel_of(after), [user]))
+        what = f"invite the new {'incident commander' if role == IC else role} to the channel"
+        await self.publisher.soft(after, warnings, what, self.chat.invite(channel_of(after), [user]))
         await self.publisher.publish(incident, after, recorded, op=op, warnings=warnings)
         return Outcome(after, True, warnings)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from bot.core.changes import Outcome, change_incident, get_incident
 from bot.core.config import IncidentConfig
+from bot.core.deps import Deps, Verbs
 from bot.core.errors import AlreadyApplied, Busy, ChannelNameTaken, ChatError, Conflict, UsageError
 from bot.core.jobs import Op
-from bot.core.metrics import Metrics
-from bot.core.ports import Chat, Clock, IncidentStore, LockKind
+from bot.core.ports import LockKind
 from bot.core.publishing import Publisher, channel_of
 from bot.core.refs import channel_name, title_fingerprint
 from bot.models import (
@@ -29,25 +29,11 @@ CHANNEL_NAME_ATTEMPTS = 20
 PROVISION_LOCK_SECONDS = 60
 
 
-class Declaring:
-    def __init__(
-        self,
-        store: IncidentStore,
-        chat: Chat,
-        config: IncidentConfig,
-        clock: Clock,
-        publisher: Publisher,
-        *,
-        announce_channel: str | None,
-        metrics: Metrics | None = None,
-    ) -> None:
-        self.store = store
-        self.chat = chat
-        self.config = config
-        self.clock = clock
+class Declaring(Verbs):
+    def __init__(self, deps: Deps, publisher: Publisher, *, announce_channel: str | None) -> None:
+        super().__init__(deps)
         self.publisher = publisher
         self.announce_channel = announce_channel
-        self.metrics = metrics
 
     async def declare(
         self,

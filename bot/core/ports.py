@@ -59,11 +59,12 @@ class IncidentStore(Protocol):
     async def append(self, incident_id: int, event: TimelineEvent, op: str) -> bool:
         """Add a timeline event that changes nothing else (notes, warnings), once per op; True if added."""
 
-    async def append_once(self, incident_id: int, dedupe: str, event: TimelineEvent) -> bool:
-        """Append unless `dedupe` is marked for this incident; marks it. True if appended."""
+    async def pin(self, incident_id: int, message_ts: str, source: str, event: TimelineEvent) -> bool:
+        """`source` (Slack's pin, or one person's :pushpin:) pins a message; `event` is appended only when
+        nothing pinned it before. True if appended."""
 
-    async def retract(self, incident_id: int, dedupe: str, event: TimelineEvent) -> bool:
-        """If `dedupe` is marked, unmark it and append `event` (an unpin undoes a pin). True if appended."""
+    async def unpin(self, incident_id: int, message_ts: str, source: str, event: TimelineEvent) -> bool:
+        """`source` no longer pins the message; `event` is appended only when nothing pins it any more."""
 
     async def due_for_reminder(self, now: datetime, lease_seconds: int, limit: int) -> list[int]:
         """Incidents whose next update is due, leased so that only one worker reminds."""

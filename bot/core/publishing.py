@@ -6,9 +6,9 @@ import logging
 from collections.abc import Awaitable, Sequence
 
 from bot.core.changes import get_incident
+from bot.core.deps import Verbs
 from bot.core.errors import ChatError, InvalidTransition
 from bot.core.jobs import Op
-from bot.core.ports import Chat, Clock, IncidentStore
 from bot.models import EventKind, Incident, Post, PostKind, TimelineEvent, Warned
 
 log = logging.getLogger(__name__)
@@ -32,12 +32,7 @@ def topic_facts(incident: Incident) -> tuple[object, ...]:
     return incident.severity, incident.status, incident.ic, incident.id, incident.title
 
 
-class Publisher:
-    def __init__(self, store: IncidentStore, chat: Chat, clock: Clock) -> None:
-        self.store = store
-        self.chat = chat
-        self.clock = clock
-
+class Publisher(Verbs):
     async def publish(
         self,
         before: Incident,
@@ -114,10 +109,10 @@ class Publisher:
                 latest, warnings, "refresh the summary message", self.chat.edit(channel, latest.summary_ts, summary)
             )
         if latest.announce_channel and latest.announce_ts:
-            root = Post(kind=PostKind.ANNOUNCEMENT, incident=latest)
-            await self.soft(
-                latest,
-                warnings,
-                "refresh the announcement",
-                self.chat.edit(latest.announce_channel, latest.announce_ts, root),
-            )
+            await self.soft(latest, warnings, "refresh the announcement", self._edit_announcement(latest))
+
+    async def _edit_announcement(self, latest: Incident) -> None:
+        assert latest.announce_channel and latest.announce_ts
+        # Records from before names were resolved at start may hold `#name`; chat.update takes ids only.
+        channel = await self.chat.resolve_channel(latest.announce_channel)
+        await self.chat.edit(channel, latest.announce_ts, Post(kind=PostKind.ANNOUNCEMENT, incident=latest))

@@ -6,10 +6,9 @@ import logging
 from datetime import datetime
 
 from bot.core.changes import change_incident
-from bot.core.config import IncidentConfig
+from bot.core.deps import Verbs
 from bot.core.errors import FirebreakError
 from bot.core.jobs import Op
-from bot.core.ports import Chat, Clock, IncidentStore
 from bot.core.publishing import channel_of
 from bot.models import SCHEDULER, Incident, Post, PostKind, Reminded, TimelineEvent
 
@@ -18,13 +17,7 @@ log = logging.getLogger(__name__)
 REMINDER_LEASE_SECONDS = 120
 
 
-class Reminders:
-    def __init__(self, store: IncidentStore, chat: Chat, config: IncidentConfig, clock: Clock) -> None:
-        self.store = store
-        self.chat = chat
-        self.config = config
-        self.clock = clock
-
+class Reminders(Verbs):
     async def remind_due(self, limit: int = 50) -> int:
         """Nudge the IC of every open incident whose status update is overdue; returns how many were reminded."""
         now = self.clock()

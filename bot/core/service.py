@@ -6,6 +6,7 @@ from bot.core.changes import Outcome, get_incident
 from bot.core.changing import Changing
 from bot.core.config import IncidentConfig
 from bot.core.declaring import Declaring
+from bot.core.deps import Deps
 from bot.core.errors import NotFound, UsageError
 from bot.core.metrics import Metrics
 from bot.core.pins import Pins
@@ -31,17 +32,14 @@ class IncidentService:
         clock: Clock,
         metrics: Metrics | None = None,
     ) -> None:
+        deps = Deps(store, chat, config, clock, metrics)
         self.store = store
-        self.chat = chat
         self.config = config
-        self.clock = clock
-        self.publisher = Publisher(store, chat, clock)
-        self.declaring = Declaring(
-            store, chat, config, clock, self.publisher, announce_channel=announce_channel, metrics=metrics
-        )
-        self.changing = Changing(store, chat, config, clock, self.publisher)
-        self.pins = Pins(store, chat, clock)
-        self.reminders = Reminders(store, chat, config, clock)
+        self.publisher = Publisher(deps)
+        self.declaring = Declaring(deps, self.publisher, announce_channel=announce_channel)
+        self.changing = Changing(deps, self.publisher)
+        self.pins = Pins(deps)
+        self.reminders = Reminders(deps)
         # The verbs, by family.
         self.declare = self.declaring.declare
         self.assign_role = self.changing.assign_role
@@ -74,7 +72,7 @@ class IncidentService:
         if found is None and ref.channel_name:
             found = await self.store.by_channel_name(ref.channel_name)
         if found is None:
-            shown = f"#{ref.channel_name}" if ref.channel_name else f"<#{ref.channel_id}>"
+            shown = f"#{ref.channel_name}" if ref.channel_name else "That channel"
             raise NotFound(f"{shown} is not an incident channel firebreak knows. `{cmd} list` shows open incidents.")
         return found
 

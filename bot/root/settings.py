@@ -104,7 +104,8 @@ class Settings(BaseSettings):
     def _mode_needs_secret(cls, v: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         # A field validator, not a model one, so a missing secret is reported together with every other
         # missing setting (a model validator runs only once all fields are valid).
-        if v is None and info.data.get("slack_app_token") is None:
+        # A malformed app token is reported on its own; only a missing one makes the secret required.
+        if v is None and "slack_app_token" in info.data and info.data["slack_app_token"] is None:
             raise ValueError(
                 "HTTP mode needs SLACK_SIGNING_SECRET (Basic Information page); "
                 "or set SLACK_APP_TOKEN to use Socket Mode"
