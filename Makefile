@@ -30,8 +30,9 @@ lint: $(STAMP)  ## ruff, mypy (strict) and the import contracts
 test: lint  ## everything CI runs
 	$(BIN)/pytest
 
-bench: $(STAMP)  ## ack latency against a bare aiohttp handler
+bench: $(STAMP)  ## ack latency against a bare aiohttp handler; acks and losses while Redis freezes and restarts
 	$(BIN)/python -m bench.ack_latency
+	$(BIN)/python -m bench.redis_faults
 
 lock:  ## resolve the newest versions pyproject.toml allows, in a fresh venv, and pin them in constraints.txt
 	rm -rf .lock-venv

@@ -27,11 +27,11 @@ from handlers.runner import SLACK_JOB
 log = logging.getLogger(__name__)
 MODULES = (commands, buttons, forms, pins)
 """Every handler module; the registry is built from exactly these."""
-RECORD_WITHIN_SECONDS = 1.8
+RECORD_WITHIN_SECONDS = 1.5
 """Lookups and the job record must land within this of the request's arrival. Past it the store itself
 refuses the record (by its own clock), so a request that was slow, frozen or retried in Redis can never be
 recorded after the user was told that nothing was done. Slack gives up on an ack after 3 s."""
-VERIFY_SECONDS = 0.5
+VERIFY_SECONDS = 0.4
 """When recording failed midway, one look after the deadline tells whether it landed."""
 STORE_DOWN = (
     ":x: firebreak can't reach its database right now, so nothing was done. "
