@@ -154,7 +154,7 @@ async def notes(redis_url: str) -> list[str]:
         entries = await client.xrange("fb:incident:1:timeline") or []
     finally:
         await client.aclose()
-    events = [json.loads(fields["e"]) for _, fields in entries]
+    events = [json.loads(fields["e"]) for _, fields in entries if fields]
     return [e["payload"]["text"] for e in events if e.get("payload", {}).get("kind") == "note"]
 
 
