@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import aiohttp
+import redis.asyncio as aioredis
 from aiohttp import web
 
 from tests.conftest import free_port, redis_command
@@ -42,17 +43,23 @@ async def serve_bare(port: int) -> None:
     await asyncio.Event().wait()
 
 
-async def drained(port: int, within: float = 300) -> None:
-    """Wait until firebreak has finished the post-ack work of the last round, so rounds don't overlap."""
-    async with aiohttp.ClientSession() as session:
+async def drained(port: int, redis_url: str, within: float = 300) -> None:
+    """Wait until firebreak has run every job of the last round (none queued, none running), so rounds don't
+    overlap. The bare server has no metrics and no background work."""
+    client = aioredis.from_url(redis_url)
+    try:
+        async with aiohttp.ClientSession() as session:
 
-        async def idle() -> bool:
-            async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
-                text = await resp.text() if resp.status == 200 else ""
-            # the bare server has no metrics and no background work
-            return resp.status != 200 or "\nfirebreak_background_tasks 0.0" in text
+            async def idle() -> bool:
+                async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                    text = await resp.text() if resp.status == 200 else ""
+                if resp.status != 200:
+                    return True
+                return "\nfirebreak_background_tasks 0.0" in text and await client.zcard("fb:jobs:due") == 0
 
-        await eventually(idle, within=within, what="firebreak's post-ack work did not drain", interval=0.2)
+            await eventually(idle, within=within, what="firebreak's post-ack work did not drain", interval=0.2)
+    finally:
+        await client.aclose()
 
 
 def command_body(i: int, nonce: str, response_url: str, text: str) -> str:
@@ -136,7 +143,7 @@ async def main(requests_c1: int, requests_c200: int) -> int:
                 for concurrency, n in ((1, requests_c1), (200, requests_c200)):
                     nonce = f"{name[-4:]}{concurrency}"
                     results[(name, concurrency)] = await load(url, n, concurrency, nonce, response_url, text)
-                    await drained(port)
+                    await drained(port, f"unix://{sock}")
         finally:
             for p in procs:
                 p.terminate()
