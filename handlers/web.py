@@ -29,6 +29,14 @@ def request_kind(body: Any) -> str:
     return str(kind) if isinstance(kind, str) and kind.isidentifier() else "other"
 
 
+def _ssl_check(raw: bytes, content_type: str) -> bool:
+    """Slack's periodic certificate check of a slash command's URL: answered 200 and otherwise ignored
+    (bolt's own SslCheck does the same), so nothing else of an unsigned request is read."""
+    return content_type == "application/x-www-form-urlencoded" and (
+        raw.startswith(b"ssl_check=1") or b"&ssl_check=1" in raw
+    )
+
+
 def refuse(status: int, reason: str) -> web.Response:
     return web.json_response({"error": reason}, status=status)
 
@@ -47,6 +55,8 @@ def routes(
         if signature is None:
             return refuse(404, "firebreak takes Slack's requests over Socket Mode; this endpoint is off"), "refused"
         raw = await request.read()
+        if _ssl_check(raw, request.content_type):
+            return web.Response(text=""), "ssl_check"
         if not signature.is_valid(raw, request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER)):
             # Nothing of an unsigned request is trusted, parsed or logged.
             return refuse(401, "invalid request"), "unsigned"

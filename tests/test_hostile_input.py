@@ -185,3 +185,11 @@ async def test_a_long_timeline_is_paged_within_slacks_limits(bot: Harness) -> No
 async def test_form_encoded_slash_command_with_utf8_works(bot: Harness) -> None:
     status, _ = await bot.post_raw(LIST, sign(LIST), "application/x-www-form-urlencoded; charset=utf-8")
     assert status == 200
+
+
+async def test_slacks_certificate_check_is_answered_and_nothing_else(bot: Harness) -> None:
+    status, body = await bot.post_raw("ssl_check=1&token=whatever", {}, "application/x-www-form-urlencoded")
+    assert (status, body) == (200, "")
+    status, _ = await bot.post_raw("text=declare+x&ssl_check=1", {}, "application/json")
+    assert status == 401
+    assert bot.slack.calls == [] and await bot.fb.service.list_open() == []
