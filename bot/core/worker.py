@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 SAFETY_POLL_SECONDS = 5.0
 """Longest sleep without a look at the queue: covers a lost wake-up (a pub/sub message missed on reconnect)."""
 MAX_ATTEMPTS = 8
+OUTAGE_RETRY_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 60.0
 
 
@@ -67,15 +68,28 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Claim and run jobs until `stop` is set; then let running jobs finish (see `shutdown`)."""
+        down_since: float | None = None
         while not stop.is_set():
             try:
                 claimed = await self._claim_available()
-            except Exception:
-                log.exception("could not claim jobs; trying again shortly")
+            except Exception as exc:
+                # One line when the store goes away and one when it is back, not one per attempt.
+                if down_since is None:
+                    down_since = asyncio.get_running_loop().time()
+                    log.warning("cannot reach the job queue (%s: %s); retrying", type(exc).__name__, exc)
                 claimed = 0
+                await self._pause(stop, OUTAGE_RETRY_SECONDS)
+                continue
+            if down_since is not None:
+                log.warning("job queue reachable again after %.1f s", asyncio.get_running_loop().time() - down_since)
+                down_since = None
             if claimed:
                 continue
             await self._sleep(stop)
+
+    async def _pause(self, stop: asyncio.Event, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=seconds)
 
     async def _claim_available(self) -> int:
         claimed = 0
