@@ -2,7 +2,8 @@
 
 A job holds what the request said (the subcommand and its text, the clicked button, the submitted form,
 the event); the runner parses it again, calls the registered function with the job's Op, and delivers the
-reply. User errors are replies; transient failures (Slack or Redis unreachable) run the job again later.
+reply. User errors are replies; transient failures (Slack or Redis away) run the job again later, and the
+person is told once when that takes a while.
 """
 
 from __future__ import annotations
@@ -17,23 +18,21 @@ from bot.core.errors import ChatError, FirebreakError
 from bot.core.jobs import Job, Op, TryLater
 from bot.core.metrics import Metrics
 from bot.core.service import IncidentService
-from bot.render.replies import Reply, warning
+from bot.render.replies import Reply, internal_error, still_trying, warning
 from handlers.delivery import Deliver, ephemeral, ephemeral_only
 from handlers.registry import CommandContext, InteractionContext, Registry
 
 log = logging.getLogger(__name__)
 
 SLACK_JOB = "slack"
-TRANSIENT_SLACK_ERRORS = frozenset(
-    {"unreachable", "ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
-)
+STILL_TRYING_AFTER = 3
+"""After this many attempts failed for a transient reason, the person hears that firebreak keeps trying."""
+
+Work = Callable[[], Awaitable[Reply | None]]
 
 
-def internal_error(name: str) -> Reply:
-    return Reply(
-        f":x: firebreak hit an internal error while running `{name}`. The incident record is safe; "
-        "try again, and if it repeats ask your firebreak admin to check the bot's logs."
-    )
+class Gone(FirebreakError):
+    """The job names a subcommand, button, form or event this version no longer has."""
 
 
 class SlackJobs:
@@ -53,27 +52,40 @@ class SlackJobs:
 
     async def run(self, job: Job, op: Op) -> None:
         p = job.payload
-        kind = p["type"]
-        if kind == "command":
-            name, work, deliver = self._command(p, op)
-        elif kind == "action":
-            name, work, deliver = self._action(p, op)
-        elif kind == "view":
-            name, work, deliver = self._view(p, op)
-        else:
-            name, work, deliver = self._event(p, op)
-        reply = await self._outcome(name, work)
-        if reply is not None:
+        name, deliver = p.get("name") or p.get("action_id") or p.get("callback_id") or p.get("event_type"), None
+        try:
+            name, work, deliver = self._prepare(p, op)
+            reply = await self._outcome(name, work, deliver, job.attempts)
+        except TryLater:
+            raise
+        except self.transient:
+            raise
+        except Gone as exc:
+            log.error("job %s can't run: %s", job.id, exc)
+            reply = warning(str(exc))
+        if reply is not None and deliver is not None:
             try:
                 await deliver(reply)
             except Exception:
                 log.exception("could not deliver the reply to %s", name)
 
-    async def _outcome(self, name: str, work: Callable[[], Awaitable[Reply | None]]) -> Reply | None:
+    def _prepare(self, p: dict[str, Any], op: Op) -> tuple[str, Work, Deliver]:
+        kind = p["type"]
+        if kind == "command":
+            return self._command(p, op)
+        if kind == "action":
+            return self._action(p, op)
+        if kind == "view":
+            return self._view(p, op)
+        return self._event(p, op)
+
+    async def _outcome(self, name: str, work: Work, deliver: Deliver, attempts: int) -> Reply | None:
         try:
             reply = await work()
         except ChatError as exc:
-            if exc.code in TRANSIENT_SLACK_ERRORS:
+            if exc.transient:
+                if attempts == STILL_TRYING_AFTER:
+                    await self._tell(deliver, still_trying(name, str(exc)))
                 raise TryLater(str(exc)) from exc
             self.metrics.commands.labels(name, "user_error").inc()
             return warning(str(exc))
@@ -89,10 +101,18 @@ class SlackJobs:
         self.metrics.commands.labels(name, "ok").inc()
         return reply
 
-    def _command(self, p: dict[str, Any], op: Op) -> tuple[str, Callable[[], Awaitable[Reply | None]], Deliver]:
-        sub = self.registry.get(p["name"])
-        assert sub is not None, f"subcommand {p['name']!r} is not registered"
+    @staticmethod
+    async def _tell(deliver: Deliver, reply: Reply) -> None:
+        try:
+            await deliver(reply)
+        except Exception:
+            log.warning("could not tell the user that firebreak keeps trying", exc_info=True)
+
+    def _command(self, p: dict[str, Any], op: Op) -> tuple[str, Work, Deliver]:
         deliver = ephemeral(self.client, p.get("response_url"), p["channel"], p["user"])
+        sub = self.registry.get(p["name"])
+        if sub is None:
+            raise Gone(f"`{p['name']}` is not a subcommand any more (firebreak was updated); nothing was done.")
 
         async def work() -> Reply | None:
             args = sub.parse(p["rest"], self.service.config)
@@ -104,21 +124,27 @@ class SlackJobs:
 
         return sub.name, work, deliver
 
-    def _action(self, p: dict[str, Any], op: Op) -> tuple[str, Callable[[], Awaitable[Reply | None]], Deliver]:
-        action = next(a for a in self.registry.actions if a.action_id == p["action_id"])
+    def _action(self, p: dict[str, Any], op: Op) -> tuple[str, Work, Deliver]:
+        action = next((a for a in self.registry.actions if a.action_id == p["action_id"]), None)
+        if action is None:
+            raise Gone("That button belongs to an older firebreak; nothing was done.")
         ctx = InteractionContext(self.service, self.client, p["user"], p["channel"], op)
         deliver = ephemeral(self.client, p.get("response_url"), p["channel"], p["user"])
         return action.name, lambda: action.run(ctx, p["action"]), deliver
 
-    def _view(self, p: dict[str, Any], op: Op) -> tuple[str, Callable[[], Awaitable[Reply | None]], Deliver]:
-        view = next(v for v in self.registry.views if v.callback_id == p["callback_id"])
+    def _view(self, p: dict[str, Any], op: Op) -> tuple[str, Work, Deliver]:
+        view = next((v for v in self.registry.views if v.callback_id == p["callback_id"]), None)
+        if view is None:
+            raise Gone("That form belongs to an older firebreak; nothing was done.")
         form, _ = view.read(p["view"], self.service.config)
         reply_to = p["view"].get("private_metadata") or p["user"]
         ctx = InteractionContext(self.service, self.client, p["user"], reply_to, op)
         return view.name, lambda: view.run(ctx, form), ephemeral(self.client, None, reply_to, p["user"])
 
-    def _event(self, p: dict[str, Any], op: Op) -> tuple[str, Callable[[], Awaitable[Reply | None]], Deliver]:
-        listener = next(e for e in self.registry.events if e.event_type == p["event_type"])
+    def _event(self, p: dict[str, Any], op: Op) -> tuple[str, Work, Deliver]:
+        listener = next((e for e in self.registry.events if e.event_type == p["event_type"]), None)
+        if listener is None:
+            raise Gone(f"firebreak no longer handles {p['event_type']} events")
         event = p["event"]
         item = event.get("item") or {}
         channel_id = event.get("channel_id") or item.get("channel") or event.get("channel") or ""

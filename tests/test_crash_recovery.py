@@ -56,20 +56,24 @@ async def serve(slack: SlackStandIn, redis_url: str, tmp_path: Path, port: int) 
 
 
 async def declare(port: int, slack: SlackStandIn) -> None:
+    await command(port, slack, f"declare sev2 {TITLE}", "CGENERAL", "trig-crash-1", "Declaring SEV2")
+
+
+async def command(port: int, slack: SlackStandIn, text: str, channel: str, trigger: str, ack: str = "") -> None:
     form = slash_command(
-        f"declare sev2 {TITLE}",
+        text,
         user="UALICE",
-        channel="CGENERAL",
+        channel=channel,
         command="/incident",
         response_url=slack.response_url("crash"),
-        trigger_id="trig-crash-1",
+        trigger_id=trigger,
     )
     body = urlencode(form)
     headers = sign(body) | {"Content-Type": "application/x-www-form-urlencoded"}
     url = f"http://127.0.0.1:{port}/slack/events"
     async with aiohttp.ClientSession() as session, session.post(url, data=body, headers=headers) as resp:
         assert resp.status == 200
-        assert "Declaring SEV2" in await resp.text()
+        assert ack in await resp.text()
 
 
 def summary_of(message: dict[str, Any]) -> bool:
@@ -129,3 +133,44 @@ async def test_kill_during_declare_then_restart_finishes_it_once(
     assert len(roots) == 1 and "INC-1" in str(roots[0]["blocks"]), "one announcement"
     declared = [r for r in slack.responses if "Declared *INC-1*" in r.get("text", "")]
     assert len(declared) == 1, [r.get("text") for r in slack.responses]
+
+
+async def queue_empty(redis_url: str) -> None:
+    client = aioredis.from_url(redis_url, decode_responses=True)
+    try:
+
+        async def empty() -> bool:
+            return await client.zcard("fb:jobs:due") == 0
+
+        await eventually(empty, within=20, what="jobs never finished")
+    finally:
+        await client.aclose()
+
+
+async def test_kill_during_a_severity_change_then_restart_shows_it_once(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path
+) -> None:
+    """The change is saved, then the process dies before the topic, the notice and the thread reply: the
+    resumed job must show all of it, once, though the record it reads already has the new severity."""
+    port = free_port()
+    async with serve(slack, redis_url, tmp_path, port) as first:
+        await declare(port, slack)
+        await queue_empty(redis_url)
+        channel = next(c for c in slack.channels.values() if SLUG in c.name)
+        hold = slack.hold("conversations.setTopic", after=False)
+        await command(port, slack, "sev 1", channel.id, "trig-crash-sev")
+        await eventually(lambda: slack.held, within=15, what="the change never reached the topic")
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+    hold.release.set()
+    async with serve(slack, redis_url, tmp_path, free_port()):
+        await queue_empty(redis_url)
+        await eventually(
+            lambda: channel.topic.startswith("SEV1 "), within=10, what=f"the topic still says {channel.topic!r}"
+        )
+    notices = [m for m in channel.messages if "severity raised to *SEV1*" in m.get("text", "")]
+    assert len(notices) == 1
+    announce = slack.by_name("incidents")
+    thread = [m for m in announce.messages if "thread_ts" in m and "severity raised" in m.get("text", "")]
+    assert len(thread) == 1
+    assert sum("INC-1 is now SEV1" in r.get("text", "") for r in slack.responses) == 1

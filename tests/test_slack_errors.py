@@ -75,3 +75,33 @@ async def test_unexpected_failure_after_ack_is_reported_not_swallowed(
     assert "internal error while running `list`" in bot.last_reply()
     _, metrics = await bot.get("/metrics")
     assert 'firebreak_commands_total{outcome="failed",subcommand="list"} 1.0' in metrics
+
+
+async def test_slack_failing_for_a_while_delays_a_declare_and_never_drops_it(bot: Harness) -> None:
+    """503s from Slack are "not now", not "no": the job runs again with backoff, the user hears that firebreak
+    keeps trying, and the declare is finished once, when Slack answers."""
+    bot.slack.fail("chat.postMessage", "service_unavailable", times=3)
+    await bot.run("declare sev1 Slack is having a bad day")
+    (incident,) = await bot.fb.service.list_open()
+    assert incident.summary_ts and incident.announce_ts, "finished after Slack recovered"
+    replies = bot.replies()
+    assert any("Slack keeps failing (" in r and "no need to repeat it" in r for r in replies)
+    assert sum("Declared *INC-1*" in r for r in replies) == 1
+    channel = bot.slack.channels[incident.channel_id or ""]
+    assert len([m for m in channel.messages if m["ts"] == incident.summary_ts]) == 1
+    assert len(bot.slack.by_name("incidents").messages) == 1, "one announcement"
+    assert "warning" not in [e.kind.value for e in await bot.fb.service.timeline(incident.id)]
+
+
+async def test_a_transient_failure_of_a_soft_step_is_retried_not_swallowed(bot: Harness) -> None:
+    bot.slack.fail("conversations.setTopic", "internal_error")
+    await bot.run("declare sev2 Topic blip")
+    (incident,) = await bot.fb.service.list_open()
+    assert bot.slack.channels[incident.channel_id or ""].topic.startswith("SEV2 | investigating")
+    assert "Couldn't" not in bot.last_reply()
+    bot.slack.fail("chat.postMessage", "internal_error")  # the update's channel post
+    await bot.run("update identified: bad rollout", channel=incident.channel_id or "")
+    posted = [m["text"] for m in bot.slack.channels[incident.channel_id or ""].messages]
+    assert posted.count("INC-1 update: bad rollout") == 1
+    thread = [m for m in bot.slack.by_name("incidents").messages if m.get("thread_ts") == incident.announce_ts]
+    assert [m["text"] for m in thread] == ["INC-1 update: bad rollout"]

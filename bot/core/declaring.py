@@ -149,6 +149,8 @@ class Declaring(Verbs):
                 try:
                     incident = await self._announce(incident, op, recover=recover)
                 except ChatError as exc:
+                    if exc.transient:
+                        raise  # run again once Slack answers; the post is keyed
                     await warn(incident, warnings, f"Couldn't announce in {incident.announce_channel}: {exc}")
         return Outcome(incident, warnings=warnings)
 

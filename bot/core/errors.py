@@ -29,10 +29,19 @@ class InvalidTransition(FirebreakError):
 class ChatError(FirebreakError):
     """A chat platform call failed; `code` is the platform's error code (e.g. Slack's not_in_channel)."""
 
+    TRANSIENT = frozenset(
+        {"unreachable", "ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+    )
+    """Codes that say "not now" rather than "no": the work is retried until the platform answers."""
+
     def __init__(self, message: str, *, code: str, method: str) -> None:
         super().__init__(message)
         self.code = code
         self.method = method
+
+    @property
+    def transient(self) -> bool:
+        return self.code in self.TRANSIENT
 
 
 class ChannelNameTaken(ChatError):

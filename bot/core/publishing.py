@@ -60,14 +60,21 @@ class Publisher(Verbs):
                     after.announce_channel, threaded, key=op.part(f"thread{n}"), recover=op.recovering
                 )
                 await self.soft(after, warnings, "reply under the announcement", sent)
-        await self._sync(before, after, warnings)
+        # A resumed op read the record after its own change: it can't tell what changed, so it shows it all.
+        await self._sync(before, after, warnings, recovering=op.recovering)
         return warnings
 
     async def soft(self, incident: Incident, warnings: list[str], what: str, call: Awaitable[object]) -> None:
-        """Run a chat call whose failure should not undo the state change: record and report it instead."""
+        """Run a chat call whose refusal should not undo the state change: record and report it instead.
+
+        A transient failure (Slack unreachable or failing) is not a refusal: it propagates, so the job runs
+        again and, its writes and posts being keyed, finishes what is missing once Slack answers.
+        """
         try:
             await call
         except ChatError as exc:
+            if exc.transient:
+                raise
             await self.warn(incident, warnings, f"Couldn't {what}: {exc}")
 
     async def warn(self, incident: Incident, warnings: list[str], text: str) -> None:
@@ -79,7 +86,7 @@ class Publisher(Verbs):
         except Exception:
             log.exception("%s: could not record warning", incident.ref)
 
-    async def _sync(self, before: Incident, after: Incident, warnings: list[str]) -> None:
+    async def _sync(self, before: Incident, after: Incident, warnings: list[str], *, recovering: bool = False) -> None:
         """Keep what shows the record's state in step with it: channel topic, summary message, announcement.
 
         Concurrent commands finish in any order, and no lock is held across Slack calls (a crashed holder
@@ -87,7 +94,7 @@ class Publisher(Verbs):
         done, checks the record again: if it changed meanwhile, it renders again. The last edit to land is
         therefore always of the newest record.
         """
-        topic_changed = topic_facts(before) != topic_facts(after)
+        topic_changed = topic_facts(before) != topic_facts(after) or recovering
         if not topic_changed and not after.summary_ts and not after.announce_ts:
             return
         latest = await get_incident(self.store, after.id)

@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 SAFETY_POLL_SECONDS = 5.0
 """Longest sleep without a look at the queue: covers a lost wake-up (a pub/sub message missed on reconnect)."""
 MAX_ATTEMPTS = 8
+"""Attempts for a job failing in ways nobody expected (a bug): then it is given up and logged."""
+MAX_RETRY_AGE = timedelta(hours=6)
+"""A job failing because Slack or Redis is away is retried this long: an outage delays it, never drops it."""
 OUTAGE_RETRY_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 60.0
 
@@ -47,8 +50,11 @@ class Worker:
         concurrency: int = 32,
         metrics: Metrics | None = None,
         now: Callable[[], datetime] = wall_clock,
+        transient: tuple[type[BaseException], ...] = (),
     ) -> None:
+        """`transient`: what the store raises while it is away (the composition root knows its adapter)."""
         self.queue = queue
+        self.transient: tuple[type[BaseException], ...] = (TryLater, *transient)
         self.runners = dict(runners)
         self.lease_seconds = lease_seconds
         self.metrics = metrics
@@ -164,13 +170,17 @@ class Worker:
             self._wake.set()
 
     async def _failed(self, job: Job, exc: Exception) -> str:
-        if job.attempts >= MAX_ATTEMPTS:
+        delay = backoff(job.attempts)
+        if isinstance(exc, self.transient):
+            if self.now() - job.created_at > MAX_RETRY_AGE:
+                log.error("job %s: still failing after %s (%s); giving up", job.id, MAX_RETRY_AGE, exc)
+                await self.queue.complete(job.id, self.owner)
+                return "gave_up"
+            log.warning("job %s: %s; trying again in %.1f s", job.id, exc, delay)
+        elif job.attempts >= MAX_ATTEMPTS:
             log.error("job %s failed %d times; giving up: %s", job.id, job.attempts, exc, exc_info=exc)
             await self.queue.complete(job.id, self.owner)
             return "gave_up"
-        delay = backoff(job.attempts)
-        if isinstance(exc, TryLater):
-            log.warning("job %s: %s; trying again in %.1f s", job.id, exc, delay)
         else:
             log.error("job %s failed (attempt %d); trying again in %.1f s", job.id, job.attempts, delay, exc_info=exc)
         await self.queue.release(job.id, self.owner, self.now() + timedelta(seconds=delay))

@@ -25,6 +25,20 @@ def warning(text: str) -> Reply:
     return Reply(f":warning: {text}")
 
 
+def internal_error(name: str) -> Reply:
+    return Reply(
+        f":x: firebreak hit an internal error while running `{name}`. The incident record is safe; "
+        "try again, and if it repeats ask your firebreak admin to check the bot's logs."
+    )
+
+
+def still_trying(name: str, reason: str) -> Reply:
+    return Reply(
+        f":hourglass_flowing_sand: `{name}` is recorded but Slack keeps failing ({reason}). "
+        "firebreak keeps trying and finishes it as soon as Slack answers; there is no need to repeat it."
+    )
+
+
 def outcome_reply(outcome: Outcome, done: str, unchanged: str) -> Reply:
     text = done if outcome.changed else unchanged
     if outcome.warnings:
@@ -38,7 +52,9 @@ def declared_reply(outcome: Outcome, config: IncidentConfig, *, from_form: bool 
     return outcome_reply(
         outcome,
         f":rotating_light: Declared *{i.ref}* ({i.sev_label}) in <#{i.channel_id}>.{handoff}",
-        f"You declared *{i.ref}* moments ago: <#{i.channel_id}>. Nothing new was created.",
+        f"You declared *{i.ref}* moments ago: "
+        + (f"<#{i.channel_id}>." if i.channel_id else "its channel is being set up right now.")
+        + " Nothing new was created.",
     )
 
 

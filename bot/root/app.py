@@ -132,7 +132,13 @@ async def build(settings: Settings, *, clock: Clock = utcnow, registry: Registry
     queue = RedisJobQueue(background)
     registry = registry or default_registry()
     runner = SlackJobs(service, client, registry, metrics, transient=TRANSIENT)
-    worker = Worker(queue, {SLACK_JOB: runner.run}, lease_seconds=settings.job_lease_seconds, metrics=metrics)
+    worker = Worker(
+        queue,
+        {SLACK_JOB: runner.run},
+        lease_seconds=settings.job_lease_seconds,
+        metrics=metrics,
+        transient=TRANSIENT,
+    )
     bolt = build_bolt_app(
         service=ack_service,
         queue=RedisJobQueue(fast, record_client=clients.record),
