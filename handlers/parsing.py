@@ -99,7 +99,8 @@ def parse_declare(rest: str, config: IncidentConfig) -> DeclareArgs | None:
         severity = parse_severity(first, config.max_level)
     else:
         title = rest
-    title = " ".join(title.split())
+    # Slack escapes &, < and > in what people type; the title is kept as typed, the same from the form.
+    title = " ".join(title.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").split())
     if not title:
         raise UsageError("Missing the title after the severity.")
     if len(title) > MAX_TITLE:

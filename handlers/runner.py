@@ -15,7 +15,7 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.errors import ChatError, FirebreakError
-from bot.core.jobs import Job, Op, TryLater
+from bot.core.jobs import Job, LeaseLost, Op, TryLater
 from bot.core.metrics import Metrics
 from bot.core.service import IncidentService
 from bot.render.replies import Reply, internal_error, still_trying, warning
@@ -52,24 +52,37 @@ class SlackJobs:
 
     async def run(self, job: Job, op: Op) -> None:
         p = job.payload
-        name, deliver = p.get("name") or p.get("action_id") or p.get("callback_id") or p.get("event_type"), None
+        name = str(p.get("name") or p.get("action_id") or p.get("callback_id") or p.get("event_type"))
+        deliver = self._deliver(p)
         try:
-            name, work, deliver = self._prepare(p, op)
+            name, work = self._prepare(p, op)
             reply = await self._outcome(name, work, deliver, job.attempts)
-        except TryLater:
+        except (TryLater, LeaseLost):
             raise
         except self.transient:
             raise
         except Gone as exc:
             log.error("job %s can't run: %s", job.id, exc)
             reply = warning(str(exc))
-        if reply is not None and deliver is not None:
+        if reply is not None:
+            op.check()  # a worker that lost the job doesn't answer for it: the holder does
             try:
                 await deliver(reply)
             except Exception:
                 log.exception("could not deliver the reply to %s", name)
 
-    def _prepare(self, p: dict[str, Any], op: Op) -> tuple[str, Work, Deliver]:
+    def _deliver(self, p: dict[str, Any]) -> Deliver:
+        """Where the reply goes: the response_url (or an ephemeral message, or a DM) of whoever asked."""
+        kind = p["type"]
+        if kind == "view":
+            reply_to = p["view"].get("private_metadata") or p["user"]
+            return ephemeral(self.client, None, reply_to, p["user"])
+        if kind == "event":
+            event = p["event"]
+            return ephemeral_only(self.client, _event_channel(event), event.get("user"))
+        return ephemeral(self.client, p.get("response_url"), p["channel"], p["user"])
+
+    def _prepare(self, p: dict[str, Any], op: Op) -> tuple[str, Work]:
         kind = p["type"]
         if kind == "command":
             return self._command(p, op)
@@ -92,6 +105,8 @@ class SlackJobs:
         except FirebreakError as exc:
             self.metrics.commands.labels(name, "user_error").inc()
             return warning(str(exc))
+        except LeaseLost:
+            raise  # another worker has the job now; it replies
         except self.transient:
             raise  # the store is unreachable: run again once it answers, from where this attempt got to
         except Exception:
@@ -108,8 +123,7 @@ class SlackJobs:
         except Exception:
             log.warning("could not tell the user that firebreak keeps trying", exc_info=True)
 
-    def _command(self, p: dict[str, Any], op: Op) -> tuple[str, Work, Deliver]:
-        deliver = ephemeral(self.client, p.get("response_url"), p["channel"], p["user"])
+    def _command(self, p: dict[str, Any], op: Op) -> tuple[str, Work]:
         sub = self.registry.get(p["name"])
         if sub is None:
             raise Gone(f"`{p['name']}` is not a subcommand any more (firebreak was updated); nothing was done.")
@@ -122,31 +136,33 @@ class SlackJobs:
             )
             return await sub.run(ctx, args)
 
-        return sub.name, work, deliver
+        return sub.name, work
 
-    def _action(self, p: dict[str, Any], op: Op) -> tuple[str, Work, Deliver]:
+    def _action(self, p: dict[str, Any], op: Op) -> tuple[str, Work]:
         action = next((a for a in self.registry.actions if a.action_id == p["action_id"]), None)
         if action is None:
             raise Gone("That button belongs to an older firebreak; nothing was done.")
         ctx = InteractionContext(self.service, self.client, p["user"], p["channel"], op)
-        deliver = ephemeral(self.client, p.get("response_url"), p["channel"], p["user"])
-        return action.name, lambda: action.run(ctx, p["action"]), deliver
+        return action.name, lambda: action.run(ctx, p["action"])
 
-    def _view(self, p: dict[str, Any], op: Op) -> tuple[str, Work, Deliver]:
+    def _view(self, p: dict[str, Any], op: Op) -> tuple[str, Work]:
         view = next((v for v in self.registry.views if v.callback_id == p["callback_id"]), None)
         if view is None:
             raise Gone("That form belongs to an older firebreak; nothing was done.")
         form, _ = view.read(p["view"], self.service.config)
         reply_to = p["view"].get("private_metadata") or p["user"]
         ctx = InteractionContext(self.service, self.client, p["user"], reply_to, op)
-        return view.name, lambda: view.run(ctx, form), ephemeral(self.client, None, reply_to, p["user"])
+        return view.name, lambda: view.run(ctx, form)
 
-    def _event(self, p: dict[str, Any], op: Op) -> tuple[str, Work, Deliver]:
+    def _event(self, p: dict[str, Any], op: Op) -> tuple[str, Work]:
         listener = next((e for e in self.registry.events if e.event_type == p["event_type"]), None)
         if listener is None:
             raise Gone(f"firebreak no longer handles {p['event_type']} events")
         event = p["event"]
-        item = event.get("item") or {}
-        channel_id = event.get("channel_id") or item.get("channel") or event.get("channel") or ""
-        ctx = InteractionContext(self.service, self.client, event.get("user"), channel_id, op)
-        return listener.name, lambda: listener.run(ctx, event), ephemeral_only(self.client, channel_id, ctx.user)
+        ctx = InteractionContext(self.service, self.client, event.get("user"), _event_channel(event), op)
+        return listener.name, lambda: listener.run(ctx, event)
+
+
+def _event_channel(event: dict[str, Any]) -> str:
+    item = event.get("item") or {}
+    return str(event.get("channel_id") or item.get("channel") or event.get("channel") or "")

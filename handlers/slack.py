@@ -37,6 +37,10 @@ STORE_DOWN = (
     ":x: firebreak can't reach its database right now, so nothing was done. "
     "Try again in a moment; if it persists, tell your firebreak admin (`/readyz` shows why)."
 )
+INTERNAL_BEFORE_ACK = (
+    ":x: firebreak hit an internal error reading this command, so nothing was done. "
+    "If it repeats, ask your firebreak admin to check the bot's logs."
+)
 STORE_UNSURE = (
     ":warning: firebreak lost its database while recording this, and can't tell yet whether it was recorded. "
     "Check in a minute (`/incident status`, or the incident channel) before repeating it."
@@ -93,26 +97,43 @@ class Arrival:
 class SlackListeners:
     """What runs before the ack: check the request, record it as a job, ack. Nothing here calls Slack."""
 
-    def __init__(self, service: IncidentService, queue: JobQueue, registry: Registry, wake: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        service: IncidentService,
+        queue: JobQueue,
+        registry: Registry,
+        wake: Callable[[], None],
+        transient: tuple[type[BaseException], ...] = (),
+    ) -> None:
         self.service = service
         self.queue = queue
         self.registry = registry
         self.wake = wake
+        self.store_away: tuple[type[BaseException], ...] = (TimeoutError, *transient)
+        self.store_down: tuple[type[BaseException], ...] = (NotRecorded, *self.store_away)
 
-    async def record(self, job_id: str, payload: dict[str, Any], arrived: Arrival) -> bool:
+    async def record(self, job_id: str, payload: dict[str, Any], arrived: Arrival, *, answered: bool = False) -> bool:
         """Record the request as a job before the ack; False when it was recorded before (a retry, a double
         submit): the first delivery wins and the rest are acknowledged and dropped.
 
         Raises NotRecorded when it certainly wasn't (and can't be later), MaybeRecorded when nobody can tell.
+        Unless the store `answered` already for this request (a lookup), it is asked first whether it is
+        there at all: a store that is down or frozen then means, for certain, that nothing was done.
         """
         now = datetime.now(UTC)
         job = Job(id=job_id, kind=SLACK_JOB, payload=payload, created_at=now)
+        if not answered:
+            try:
+                async with asyncio.timeout_at(arrived.deadline):
+                    await self.queue.ping()
+            except Exception as exc:
+                raise NotRecorded(f"the store did not answer: {type(exc).__name__}") from exc
         try:
             async with asyncio.timeout_at(arrived.deadline):
                 new = await self.queue.enqueue(job, now, valid_until=arrived.valid_until)
         except (TooLate, NotSent) as exc:
             raise NotRecorded(str(exc)) from exc
-        except Exception:
+        except self.store_away:
             # The record may have reached Redis. Once its deadline passed it can't land any more: look once.
             await asyncio.sleep(max(0.0, (arrived.valid_until - datetime.now(UTC)).total_seconds()) + 0.05)
             try:
@@ -134,10 +155,12 @@ class SlackListeners:
         except MaybeRecorded:
             log.warning("slash command: the store went away while recording it; it may have been recorded")
             reply = STORE_UNSURE
-        except Exception:
-            # Before the ack only our own store can fail (or be too slow to answer in time); nothing was written.
-            log.warning("slash command could not be recorded before its ack", exc_info=True)
+        except self.store_down as exc:
+            log.warning("slash command not recorded, the store is unavailable: %s", exc)
             reply = STORE_DOWN
+        except Exception:
+            log.exception("slash command failed before its ack")
+            reply = INTERNAL_BEFORE_ACK
         await ack(response_type="ephemeral", text=reply) if reply else await ack()
 
     async def _command(self, body: dict[str, Any], arrived: Arrival) -> str | None:
@@ -170,7 +193,8 @@ class SlackListeners:
             "response_url": body.get("response_url"),
             "incident_id": incident.id if incident else None,
         }
-        if not await self.record(f"slack-command:{body.get('trigger_id') or uuid.uuid4().hex}", payload, arrived):
+        job_id = f"slack-command:{body.get('trigger_id') or uuid.uuid4().hex}"
+        if not await self.record(job_id, payload, arrived, answered=sub.needs_incident):
             return None
         return sub.ack_text(args)
 
@@ -231,6 +255,7 @@ def build_bolt_app(
     client: AsyncWebClient,
     wake: Callable[[], None],
     registry: Registry | None = None,
+    transient: tuple[type[BaseException], ...] = (),
 ) -> AsyncApp:
     """The bolt app; ack-before-work is ours (process_before_response) so acks never wait on Slack.
 
@@ -245,7 +270,7 @@ def build_bolt_app(
         process_before_response=True,
     )
     registry = registry or default_registry()
-    h = SlackListeners(service, queue, registry, wake)
+    h = SlackListeners(service, queue, registry, wake, transient)
     app.command(service.config.command)(h.on_command)
     for action in registry.actions:
         app.action(action.action_id)(h.action_listener(action))

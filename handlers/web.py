@@ -70,7 +70,15 @@ def routes(
             return refuse(400, "malformed body"), "malformed"
         if not isinstance(bolt_req.body, dict):
             return refuse(400, "malformed body: expected an object"), "malformed"
-        bolt_resp = await bolt.async_dispatch(bolt_req)
+        try:
+            bolt_resp = await bolt.async_dispatch(bolt_req)
+        except Exception as exc:
+            log.warning("signed Slack request bolt could not route: %s", type(exc).__name__)
+            return refuse(400, "malformed payload"), "malformed"
+        if bolt_resp.status >= 500:
+            # bolt answers 500 when a signed payload lacks what its type requires (its matchers raise, and it
+            # logs why); Slack never sends such a thing, so it is the sender's error, not the server's.
+            return refuse(400, "malformed payload"), "malformed"
         return await to_aiohttp_response(bolt_resp), request_kind(bolt_req.body)
 
     async def healthz(_: web.Request) -> web.Response:

@@ -280,10 +280,11 @@ class SlackStandIn:
 
     def m_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
         ch = self._member_channel(args)
-        latest = float(args.get("latest", "inf"))
+        latest, oldest = float(args.get("latest", "inf")), float(args.get("oldest", "0"))
         inclusive = str(args.get("inclusive", "false")).lower() in ("true", "1")
         msgs = [m for m in ch.messages if "thread_ts" not in m or m["thread_ts"] == m["ts"]]
         msgs = [m for m in msgs if float(m["ts"]) < latest or (inclusive and float(m["ts"]) == latest)]
+        msgs = [m for m in msgs if float(m["ts"]) > oldest or (inclusive and float(m["ts"]) == oldest)]
         limit = int(args.get("limit", 100))
         return {"messages": with_metadata(list(reversed(msgs))[:limit], args), "has_more": False}
 

@@ -175,3 +175,35 @@ async def test_kill_during_a_severity_change_then_restart_shows_it_once(
     thread = [m for m in announce.messages if "thread_ts" in m and "severity raised" in m.get("text", "")]
     assert len(thread) == 1
     assert sum("INC-1 is now SEV1" in r.get("text", "") for r in slack.responses) == 1
+
+
+async def test_a_replica_frozen_past_its_lease_stops_and_leaves_the_job_to_the_one_that_took_it(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path
+) -> None:
+    """A replica frozen (a VM pause, a GC stall) longer than its lease must not carry on when it wakes: the
+    replica that took the job over finishes it, and the declare is still done once, with one reply."""
+    announce = slack.by_name("incidents")
+    hold = slack.hold("chat.postMessage", after=True, when=lambda args: args.get("channel") != announce.id)
+    port_a, port_b = free_port(), free_port()
+    async with serve(slack, redis_url, tmp_path, port_a) as a:
+        await declare(port_a, slack)
+        await eventually(lambda: slack.held, within=15, what="the declare never reached its summary")
+        async with serve(slack, redis_url, tmp_path, port_b):
+            a.send_signal(signal.SIGSTOP)
+            try:
+                await queue_empty(redis_url)  # B took the job over once A's lease ran out, and finished it
+            finally:
+                hold.release.set()  # A's summary call answers
+                a.send_signal(signal.SIGCONT)
+            await asyncio.sleep(2)  # A wakes, hears the answer, and must stop rather than go on
+    ours = [c for c in slack.channels.values() if SLUG in c.name]
+    assert len(ours) == 1
+    assert len([m for m in ours[0].messages if summary_of(m)]) == 1, "one summary"
+    assert len([m for m in announce.messages if "thread_ts" not in m]) == 1, "one announcement"
+    declared = [r for r in slack.responses if "Declared *INC-1*" in r.get("text", "")]
+    assert len(declared) == 1, [r.get("text") for r in slack.responses]
+    assert "another worker" in _logs(tmp_path) or "lease ran out" in _logs(tmp_path)
+
+
+def _logs(tmp_path: Path) -> str:
+    return "".join(p.read_text() for p in tmp_path.glob("serve-*.log"))

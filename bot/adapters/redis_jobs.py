@@ -7,6 +7,7 @@ import logging
 from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
+from pydantic import ValidationError
 from redis.asyncio.client import PubSub
 
 from bot.adapters.redis_connect import TRANSIENT, never_sent
@@ -16,6 +17,8 @@ from bot.core.jobs import Job, NotSent, TooLate
 log = logging.getLogger(__name__)
 
 RECORD_ATTEMPTS = 3
+MAX_CRASHES = 5
+"""A job that was running when its worker died this many times is set aside rather than run again."""
 DONE_TTL_SECONDS = 24 * 3600
 """How long a finished job's id still refuses a duplicate (Slack retries come within minutes)."""
 
@@ -33,6 +36,7 @@ return 1
 """
 
 # The most overdue entry: a queued job whose time came, or a leased one whose lease ran out (its owner died).
+# A job whose workers died under it too often (it kills the process) is set aside, not run again.
 _CLAIM = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1)
 if #ids == 0 then return false end
@@ -41,6 +45,14 @@ local key = ARGV[4] .. id
 if redis.call('EXISTS', key) == 0 then
   redis.call('ZREM', KEYS[1], id)
   return {id, false, 0}
+end
+if redis.call('HGET', key, 'state') == 'running' then
+  if redis.call('HINCRBY', key, 'crashes', 1) > tonumber(ARGV[5]) then
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('HSET', key, 'state', 'dead', 'owner', '')
+    redis.call('SADD', KEYS[2], id)
+    return {id, false, -1}
+  end
 end
 redis.call('ZADD', KEYS[1], ARGV[2], id)
 local attempts = redis.call('HINCRBY', key, 'attempts', 1)
@@ -112,17 +124,43 @@ class RedisJobQueue:
             return bool(recorded) or maybe_sent
         raise AssertionError("unreachable")
 
+    async def ping(self) -> None:
+        await self.redis.ping()
+
     async def exists(self, job_id: str) -> bool:
         return bool(await self.redis.exists(self.keys.job(job_id)))
 
     async def claim(self, owner: str, now: datetime, lease_seconds: float) -> Job | None:
         k = self.keys
-        args: list[str | float] = [now.timestamp(), now.timestamp() + lease_seconds, owner, k.job_prefix]
-        found = await self._claim(keys=[k.jobs_due], args=args)
-        if not found or not found[1]:
+        args: list[str | float] = [
+            now.timestamp(),
+            now.timestamp() + lease_seconds,
+            owner,
+            k.job_prefix,
+            MAX_CRASHES,
+        ]
+        found = await self._claim(keys=[k.jobs_due, k.jobs_dead], args=args)
+        if not found:
             return None
-        _, doc, attempts = found
-        return Job.model_validate_json(doc).model_copy(update={"attempts": int(attempts)})
+        job_id, doc, attempts = found
+        if int(attempts) < 0:
+            log.error("job %s: its worker died %d times running it; set aside in %s", job_id, MAX_CRASHES, k.jobs_dead)
+            return None
+        if not doc:
+            return None
+        try:
+            return Job.model_validate_json(doc).model_copy(update={"attempts": int(attempts)})
+        except ValidationError as exc:
+            log.error("job %s can't be read by this version (%s); set aside in %s", job_id, exc, k.jobs_dead)
+            await self._bury(job_id)
+            return None
+
+    async def _bury(self, job_id: str) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(self.keys.jobs_due, job_id)
+            pipe.hset(self.keys.job(job_id), mapping={"state": "dead", "owner": ""})
+            pipe.sadd(self.keys.jobs_dead, job_id)
+            await pipe.execute()
 
     async def renew(self, job_id: str, owner: str, until: datetime) -> bool:
         keys = [self.keys.job(job_id), self.keys.jobs_due]

@@ -53,6 +53,11 @@ class Keys:
         return f"{self.prefix}:jobs:due"
 
     @property
+    def jobs_dead(self) -> str:
+        """Jobs set aside: unreadable, or their workers kept dying under them. Kept for a person to look at."""
+        return f"{self.prefix}:jobs:dead"
+
+    @property
     def jobs_wake(self) -> str:
         """Pub/sub channel: a job was enqueued, so sleeping workers on every replica look at the queue."""
         return f"{self.prefix}:jobs:wake"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any
@@ -62,7 +63,10 @@ def chat_error(exc: SlackApiError, method: str, where: str) -> ChatError:
 POST_EVENT = "firebreak_post"
 """Message metadata event type: firebreak's posts carry their idempotency key under it."""
 RECOVERY_SCAN = 200
-"""How many recent messages a resumed operation looks through for its earlier post."""
+RECOVERY_PAGES = 5
+"""A resumed operation looks through up to 1,000 messages for its earlier post ..."""
+RECOVERY_WINDOW_SECONDS = 7 * 3600
+"""... posted within the last 7 hours (jobs are retried for 6)."""
 
 
 def is_channel_id(ref: str) -> bool:
@@ -214,33 +218,40 @@ class SlackChat:
 
     async def _posted(self, channel: str, key: str, thread_ts: str | None) -> str | None:
         """A recent message of ours carrying `key` in its metadata (Slack has no idempotent post of its own)."""
+        oldest = f"{time.time() - RECOVERY_WINDOW_SECONDS:.6f}"
         try:
             channel = await self.resolve_channel(channel)
-            if thread_ts:
+            cursor = None
+            for _ in range(RECOVERY_PAGES):
+                if thread_ts:  # replies come oldest first: page through the thread
+                    method, fn = "conversations.replies", partial(self.client.conversations_replies, ts=thread_ts)
+                else:  # history comes newest first
+                    method, fn = "conversations.history", partial(self.client.conversations_history)
                 resp = await self._call(
-                    "conversations.replies",
+                    method,
                     _where(channel),
-                    lambda: self.client.conversations_replies(
-                        channel=channel, ts=thread_ts, include_all_metadata=True, limit=RECOVERY_SCAN
+                    partial(
+                        fn,
+                        channel=channel,
+                        oldest=oldest,
+                        include_all_metadata=True,
+                        limit=RECOVERY_SCAN,
+                        cursor=cursor,
                     ),
                 )
-            else:
-                resp = await self._call(
-                    "conversations.history",
-                    _where(channel),
-                    lambda: self.client.conversations_history(
-                        channel=channel, include_all_metadata=True, limit=RECOVERY_SCAN
-                    ),
-                )
+                for message in resp.get("messages", []):
+                    meta = message.get("metadata") or {}
+                    if meta.get("event_type") == POST_EVENT and (meta.get("event_payload") or {}).get("key") == key:
+                        return str(message["ts"])
+                cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+                if not cursor:
+                    return None
         except ChatError as exc:
+            if exc.transient:
+                raise  # look again when Slack answers, rather than guess
             # Can't look (firebreak isn't in the announcement channel): posting again risks a duplicate,
             # not posting risks a loss; a duplicate is the lesser harm.
             log.warning("could not check %s for an earlier post of %s (%s); posting", channel, key, exc.code)
-            return None
-        for message in resp.get("messages", []):
-            meta = message.get("metadata") or {}
-            if meta.get("event_type") == POST_EVENT and (meta.get("event_payload") or {}).get("key") == key:
-                return str(message["ts"])
         return None
 
     async def edit(self, channel: str, ts: str, post: Post) -> None:

@@ -115,6 +115,7 @@ class Declaring(Verbs):
             incident = await get_incident(self.store, incident_id)
             set_up_channel = recover  # invites and topic: again when resuming, they are idempotent
             if incident.channel_id is None:
+                op.check()
                 channel_id, name = await self._create_channel(incident, adopt=recover)
                 created = TimelineEvent(
                     at=self.clock(), payload=ChannelCreated(channel_id=channel_id, channel_name=name)
@@ -127,7 +128,7 @@ class Declaring(Verbs):
                         if i.channel_id
                         else (i.model_copy(update={"channel_id": channel_id, "channel_name": name}), [created])
                     ),
-                    Op(op.part("channel"), op.recovering),
+                    op.sub("channel"),
                 )
                 set_up_channel = True
             channel = channel_of(incident)
@@ -137,13 +138,14 @@ class Declaring(Verbs):
                     await soft(incident, warnings, "invite you to the channel", self.chat.invite(channel, members))
                 await soft(incident, warnings, "set the channel topic", self.chat.set_topic(channel, incident))
             if incident.summary_ts is None:
+                op.check()
                 summary = Post(kind=PostKind.SUMMARY, incident=incident)
                 ts = await self.chat.post(channel, summary, key=f"{incident.ref}:summary", recover=recover)
                 incident, _ = await change_incident(
                     self.store,
                     incident_id,
                     lambda i: None if i.summary_ts else (i.model_copy(update={"summary_ts": ts}), []),
-                    Op(op.part("summary"), op.recovering),
+                    op.sub("summary"),
                 )
             if incident.announce_channel and incident.announce_ts is None:
                 try:
@@ -157,6 +159,7 @@ class Declaring(Verbs):
     async def _announce(self, incident: Incident, op: Op, *, recover: bool) -> Incident:
         assert incident.announce_channel is not None
         where = await self.chat.resolve_channel(incident.announce_channel)
+        op.check()
         post = Post(kind=PostKind.ANNOUNCEMENT, incident=incident)
         ts = await self.chat.post(where, post, key=f"{incident.ref}:announcement", recover=recover)
         update = {"announce_channel": where, "announce_ts": ts}
@@ -164,7 +167,7 @@ class Declaring(Verbs):
             self.store,
             incident.id,
             lambda i: None if i.announce_ts else (i.model_copy(update=update), []),
-            Op(op.part("announcement"), op.recovering),
+            op.sub("announcement"),
         )
         return saved
 

@@ -96,6 +96,9 @@ class JobQueue(Protocol):
         not be reached at all; any other failure leaves it unknown whether the job was recorded.
         """
 
+    async def ping(self) -> None:
+        """Raise unless the queue's store answers."""
+
     async def exists(self, job_id: str) -> bool:
         """Whether a job with this id was recorded (and is queued, running or recently done)."""
 

@@ -52,10 +52,12 @@ class Publisher(Verbs):
         for n, event in enumerate(events):
             post = Post(kind=PostKind.EVENT, incident=after, event=event)
             what = WHAT_FAILED.get(event.kind, "post in the incident channel")
+            op.check()
             sent = self.chat.post(channel_of(after), post, key=op.part(f"event{n}"), recover=op.recovering)
             await self.soft(after, warnings, what, sent)
             if thread and after.announce_channel and after.announce_ts:
                 threaded = post.model_copy(update={"thread_ts": after.announce_ts})
+                op.check()
                 sent = self.chat.post(
                     after.announce_channel, threaded, key=op.part(f"thread{n}"), recover=op.recovering
                 )

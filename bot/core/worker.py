@@ -12,10 +12,12 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from bot.core.jobs import Job, JobRunner, Op, TryLater
+from bot.core.jobs import Job, JobRunner, LeaseLost, Op, TryLater
+from bot.core.lease import Lease
 from bot.core.metrics import Metrics
 from bot.core.ports import JobQueue
 
@@ -29,6 +31,10 @@ MAX_RETRY_AGE = timedelta(hours=6)
 """A job failing because Slack or Redis is away is retried this long: an outage delays it, never drops it."""
 OUTAGE_RETRY_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 60.0
+
+
+class NoRunner(Exception):
+    """A job of a kind this version has no runner for."""
 
 
 def wall_clock() -> datetime:
@@ -113,39 +119,44 @@ class Worker:
 
     async def _sleep(self, stop: asyncio.Event) -> None:
         self._wake.clear()
+        if self._slots.locked():
+            # Every slot busy: nothing can be claimed until a job ends (which sets the wake event).
+            await self._wait_any(stop.wait(), self._wake.wait(), seconds=SAFETY_POLL_SECONDS)
+            return
         timeout = SAFETY_POLL_SECONDS
         with contextlib.suppress(Exception):
             due = await self.queue.next_due()
             if due is not None:
                 timeout = min(timeout, max(0.0, (due - self.now()).total_seconds()))
         if timeout <= 0:
-            await asyncio.sleep(0.01 if self._slots.locked() else 0)
             return
-        waiters = [
-            asyncio.create_task(stop.wait()),
-            asyncio.create_task(self._wake.wait()),
-            asyncio.create_task(self.queue.wait(timeout)),
-        ]
+        await self._wait_any(stop.wait(), self._wake.wait(), self.queue.wait(timeout), seconds=timeout + 1)
+
+    @staticmethod
+    async def _wait_any(*waits: Coroutine[Any, Any, Any], seconds: float) -> None:
+        waiters = [asyncio.create_task(w) for w in waits]
         try:
-            await asyncio.wait(waiters, timeout=timeout + 1, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for w in waiters:
                 w.cancel()
             await asyncio.gather(*waiters, return_exceptions=True)
 
     async def _execute(self, job: Job) -> None:
-        heartbeat = asyncio.create_task(self._heartbeat(job), name="firebreak:lease")
+        lease = Lease(self.queue, job, self.owner, self.lease_seconds, self.now)
+        runner = self.runners.get(job.kind)
+        work = asyncio.create_task(self._run(runner, job, Op.of(job, lease.check)), name=f"firebreak:run:{job.id}")
+        heartbeat = asyncio.create_task(lease.keep(work), name="firebreak:lease")
         outcome = "ok"
         try:
-            runner = self.runners.get(job.kind)
-            if runner is None:
-                log.error("job %s has kind %r, which no runner handles; dropping it", job.id, job.kind)
-                outcome = "dropped"
-                await self.queue.complete(job.id, self.owner)
-                return
             try:
-                await runner(job, Op.of(job))
-            except asyncio.CancelledError:
+                await work
+            except (LeaseLost, asyncio.CancelledError):
+                me = asyncio.current_task()
+                if lease.lost is not None and not (me is not None and me.cancelling()):
+                    outcome = "lease_lost"  # not ours any more: the holder completes it
+                    return
+                work.cancel()
                 outcome = "interrupted"
                 await asyncio.shield(self.queue.release(job.id, self.owner, self.now()))
                 raise
@@ -169,8 +180,18 @@ class Worker:
                 self.metrics.background_tasks.dec()
             self._wake.set()
 
+    @staticmethod
+    async def _run(runner: JobRunner | None, job: Job, op: Op) -> None:
+        if runner is None:
+            raise NoRunner(f"job {job.id} has kind {job.kind!r}, which no runner handles")
+        await runner(job, op)
+
     async def _failed(self, job: Job, exc: Exception) -> str:
         delay = backoff(job.attempts)
+        if isinstance(exc, NoRunner):
+            log.error("%s; setting it aside", exc)
+            await self.queue.complete(job.id, self.owner)
+            return "dropped"
         if isinstance(exc, self.transient):
             if self.now() - job.created_at > MAX_RETRY_AGE:
                 log.error("job %s: still failing after %s (%s); giving up", job.id, MAX_RETRY_AGE, exc)
@@ -185,19 +206,6 @@ class Worker:
             log.error("job %s failed (attempt %d); trying again in %.1f s", job.id, job.attempts, delay, exc_info=exc)
         await self.queue.release(job.id, self.owner, self.now() + timedelta(seconds=delay))
         return "retry"
-
-    async def _heartbeat(self, job: Job) -> None:
-        """Renew the lease at a third of its length, so only a dead (or frozen) worker loses it."""
-        while True:
-            await asyncio.sleep(self.lease_seconds / 3)
-            try:
-                held = await self.queue.renew(job.id, self.owner, self.now() + timedelta(seconds=self.lease_seconds))
-            except Exception:
-                log.warning("job %s: could not renew its lease", job.id, exc_info=True)
-                continue
-            if not held:
-                log.warning("job %s: lease lost to another worker; it may run twice (writes are keyed)", job.id)
-                return
 
     async def drain(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109 - a grace period, not a cancel scope
         """Wait until every job is done, here or anywhere, and nothing runs here (tests, benchmarks)."""

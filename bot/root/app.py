@@ -51,6 +51,8 @@ class Firebreak:
     clients: RedisClients
     store: RedisIncidentStore
     queue: RedisJobQueue
+    ack_queue: RedisJobQueue
+    """The same queue through the request-path clients: what the listeners record into before the ack."""
     worker: Worker
     client: AsyncWebClient
     session: aiohttp.ClientSession
@@ -139,12 +141,14 @@ async def build(settings: Settings, *, clock: Clock = utcnow, registry: Registry
         metrics=metrics,
         transient=TRANSIENT,
     )
+    ack_queue = RedisJobQueue(fast, record_client=clients.record)
     bolt = build_bolt_app(
         service=ack_service,
-        queue=RedisJobQueue(fast, record_client=clients.record),
+        queue=ack_queue,
         client=client,
         wake=worker.wake,
         registry=registry,
+        transient=TRANSIENT,
     )
     secret = settings.slack_signing_secret
     signature = SlackSignature(secret.get_secret_value()) if secret is not None else None
@@ -157,6 +161,7 @@ async def build(settings: Settings, *, clock: Clock = utcnow, registry: Registry
         clients,
         store,
         queue,
+        ack_queue,
         worker,
         client,
         session,
