@@ -32,6 +32,8 @@ RECORD_WITHIN_SECONDS = 1.5
 refuses the record (by its own clock), so a request that was slow, frozen or retried in Redis can never be
 recorded after the user was told that nothing was done. Slack gives up on an ack after 3 s."""
 VERIFY_SECONDS = 0.4
+RECENT_ANSWER_SECONDS = 0.1
+"""A store that answered this recently is taken to be there; otherwise it is pinged before a record."""
 """When recording failed midway, one look after the deadline tells whether it landed."""
 STORE_DOWN = (
     ":x: firebreak can't reach its database right now, so nothing was done. "
@@ -111,18 +113,21 @@ class SlackListeners:
         self.wake = wake
         self.store_away: tuple[type[BaseException], ...] = (TimeoutError, *transient)
         self.store_down: tuple[type[BaseException], ...] = (NotRecorded, *self.store_away)
+        self._answered_at = float("-inf")
 
     async def record(self, job_id: str, payload: dict[str, Any], arrived: Arrival, *, answered: bool = False) -> bool:
         """Record the request as a job before the ack; False when it was recorded before (a retry, a double
         submit): the first delivery wins and the rest are acknowledged and dropped.
 
         Raises NotRecorded when it certainly wasn't (and can't be later), MaybeRecorded when nobody can tell.
-        Unless the store `answered` already for this request (a lookup), it is asked first whether it is
-        there at all: a store that is down or frozen then means, for certain, that nothing was done.
+        Unless the store answered for this request already (a lookup) or a moment ago, it is asked first
+        whether it is there at all: a store that is down or frozen then means that nothing was done, rather
+        than "can't tell". Under load the store answers all the time, so the extra round trip is skipped.
         """
+        loop = asyncio.get_running_loop()
         now = datetime.now(UTC)
         job = Job(id=job_id, kind=SLACK_JOB, payload=payload, created_at=now)
-        if not answered:
+        if not answered and loop.time() - self._answered_at > RECENT_ANSWER_SECONDS:
             try:
                 async with asyncio.timeout_at(arrived.deadline):
                     await self.queue.ping()
@@ -131,6 +136,7 @@ class SlackListeners:
         try:
             async with asyncio.timeout_at(arrived.deadline):
                 new = await self.queue.enqueue(job, now, valid_until=arrived.valid_until)
+            self._answered_at = loop.time()
         except (TooLate, NotSent) as exc:
             raise NotRecorded(str(exc)) from exc
         except self.store_away:
