@@ -1,4 +1,10 @@
-"""JobQueue on Redis: a hash per job, one sorted set of due times and leases, pub/sub to wake other replicas."""
+"""JobQueue on Redis: a hash per job, one sorted set of due times and leases, pub/sub to wake other replicas.
+
+Written here rather than taken from arq, saq or taskiq: none gives a permanent dedupe by deterministic id,
+a renewable lease that another replica takes over within seconds of a SIGKILL, and one atomic claim for both
+immediate jobs and due times (arq needs redis<6 and never renews its in-progress key; saq needs a sweep
+plus an abort grace and retries nothing by default; taskiq's reclaim waits for unrelated traffic).
+"""
 
 from __future__ import annotations
 
