@@ -203,11 +203,21 @@ class Cluster(Protocol):
         field_selector: str | None = None,
     ) -> list[dict[str, Any]]: ...
 
-    async def patch(self, ref: ObjectRef, body: Any, *, patch_type: PatchType, dry_run: bool = False) -> dict[str, Any]:
-        """Apply a patch; with dry_run the server validates and answers without persisting (dryRun=All)."""
+    async def patch(
+        self,
+        ref: ObjectRef,
+        body: Any,
+        *,
+        patch_type: PatchType,
+        dry_run: bool = False,
+        as_user: str | None = None,
+    ) -> dict[str, Any]:
+        """Apply a patch; with dry_run the server validates and answers without persisting (dryRun=All).
 
-    async def evict(self, pod: ObjectRef, *, dry_run: bool = False) -> None:
-        """Evict a pod through the Eviction API, which honours PodDisruptionBudgets."""
+        `as_user`: impersonate that user, so the API server's audit log and RBAC see the person who asked."""
+
+    async def evict(self, pod: ObjectRef, *, dry_run: bool = False, as_user: str | None = None) -> None:
+        """Evict a pod through the Eviction API, which honours PodDisruptionBudgets (429 when one forbids it)."""
 
 
 # ---- metrics, for the evidence panel --------------------------------------------------------------------
