@@ -16,6 +16,8 @@ import redis.asyncio as aioredis
 
 from bot.root.settings import Settings
 from tests.harness import BOT_TOKEN, SIGNING_SECRET, Harness, running
+from tests.kube_http import Api, session_for
+from tests.kube_standin import KubeStandIn
 from tests.slack_standin import SlackStandIn
 
 
@@ -126,6 +128,20 @@ def settings(slack: SlackStandIn, redis_url: str) -> Settings:
 async def bot(settings: Settings, slack: SlackStandIn) -> AsyncIterator[Harness]:
     async with running(settings, slack) as h:
         yield h
+
+
+@pytest.fixture
+async def kube() -> AsyncIterator[KubeStandIn]:
+    """The Kubernetes API stand-in (tests/kube_standin.py), started and stopped around a test."""
+    async with KubeStandIn() as standin:
+        yield standin
+
+
+@pytest.fixture
+async def api(kube: KubeStandIn) -> AsyncIterator[Api]:
+    """Raw HTTP to the Kubernetes stand-in, authenticated, for tests of its own rules."""
+    async with session_for(kube) as session:
+        yield Api(kube.url, session)
 
 
 def free_port() -> int:
