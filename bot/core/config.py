@@ -42,6 +42,36 @@ DEFAULT_SEVERITIES = (
 )
 
 
+POOL_LABELS = (
+    "cloud.google.com/gke-nodepool",
+    "eks.amazonaws.com/nodegroup",
+    "karpenter.sh/nodepool",
+    "kubernetes.azure.com/agentpool",
+    "node-pool",
+)
+
+
+class NodeLimits(BaseModel):
+    """How much of a cluster's capacity one node playbook may take out at once."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_nodes: int = Field(default=10, ge=1)
+    """Nodes one request may change."""
+    max_pool_fraction: float = Field(default=0.5, gt=0, le=1)
+    """Share of a pool one request may cordon."""
+    min_ready_left: int = Field(default=1, ge=0)
+    """Ready, schedulable nodes that must remain in each pool touched."""
+    pool_labels: tuple[str, ...] = POOL_LABELS
+    """Node labels that name a pool, tried in order; the first the nodes carry is the pool label."""
+
+
+class MitigationConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    nodes: NodeLimits = NodeLimits()
+
+
 class IncidentConfig(BaseModel):
     """How a team runs incidents. Every field has a default, so the YAML file is optional."""
 
@@ -56,6 +86,8 @@ class IncidentConfig(BaseModel):
     """Severity used when declare names none."""
     roles: tuple[str, ...] = ("comms", "ops", "scribe")
     """Roles besides the incident commander (IC), which always exists."""
+    mitigation: MitigationConfig = MitigationConfig()
+    """Limits and approvals for mitigation playbooks."""
 
     @field_validator("command")
     @classmethod

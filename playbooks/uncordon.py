@@ -1,0 +1,34 @@
+"""uncordon: let pods be scheduled onto nodes again (the undo of cordon and drain)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.core.config import NodeLimits
+from bot.core.playbook import Plan, Playbook
+from bot.core.ports import Cluster
+from playbooks._nodes import NodeParams, fleet, schedulable_changes, too_many
+
+
+class Uncordon(Playbook):
+    name = "uncordon"
+    summary = "Allow scheduling onto nodes again (by name or pool)."
+    params = NodeParams
+    usage = "mitigate uncordon nodes=a,b | pool=<name> [cluster=<context>]"
+    undo_with = "cordon"
+
+    @property
+    def limits(self) -> NodeLimits:
+        return self.config.mitigation.nodes
+
+    async def plan(self, cluster: Cluster, params: Any, *, cluster_name: str) -> Plan:
+        assert isinstance(params, NodeParams)
+        chosen = (await fleet(cluster, self.limits)).pick(params)
+        changes = schedulable_changes(chosen, schedulable=True)
+        return Plan(
+            playbook=self.name,
+            cluster=cluster_name,
+            params=params.model_dump(exclude_none=True),
+            changes=changes,
+            refused=too_many(sum(1 for c in changes if not c.noop), self.limits),
+        )
