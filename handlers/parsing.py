@@ -8,9 +8,11 @@ from dataclasses import dataclass
 
 from bot.core.changing import check_update_status
 from bot.core.config import IncidentConfig
+from bot.core.declaring import check_title
 from bot.core.errors import UsageError
 from bot.core.refs import IncidentRef
-from bot.models import MAX_TITLE, Status
+from bot.models import Status
+from bot.render.mrkdwn import unescape
 
 _CHANNEL_MENTION = re.compile(r"<#(?P<id>[CG][A-Z0-9]+)(?:\|(?P<name>[^>]*))?>")
 _USER_MENTION = re.compile(r"<@(?P<id>[UW][A-Z0-9]+)(?:\|[^>]*)?>")
@@ -99,16 +101,10 @@ def parse_declare(rest: str, config: IncidentConfig) -> DeclareArgs | None:
         severity = parse_severity(first, config.max_level)
     else:
         title = rest
-    # Slack escapes &, < and > in what people type; the title is kept as typed, the same from the form.
-    title = " ".join(title.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").split())
-    if not title:
+    if not title.strip():
         raise UsageError("Missing the title after the severity.")
-    if len(title) > MAX_TITLE:
-        raise UsageError(
-            f"Keep the title under {MAX_TITLE} characters (this one has {len(title)}); "
-            "put detail in an update or a note once the incident is open."
-        )
-    return DeclareArgs(title=title, severity=severity)
+    # Slack escapes &, < and > in what people type; the title is kept as typed, the same from the form.
+    return DeclareArgs(title=check_title(unescape(title), config), severity=severity)
 
 
 def parse_update(rest: str, config: IncidentConfig) -> UpdateArgs:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -157,6 +157,11 @@ class Chat(Protocol):
 class Clock(Protocol):
     def __call__(self) -> datetime:
         """Now, timezone-aware UTC."""
+
+
+def utcnow() -> datetime:
+    """The real Clock."""
+    return datetime.now(UTC)
 
 
 # ---- the cluster, for mitigation playbooks ------------------------------------------------------------

@@ -13,13 +13,13 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.core.jobs import Job, JobRunner, LeaseLost, Op, TryLater
 from bot.core.lease import Lease
 from bot.core.metrics import Metrics
-from bot.core.ports import JobQueue
+from bot.core.ports import JobQueue, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +37,6 @@ class NoRunner(Exception):
     """A job of a kind this version has no runner for."""
 
 
-def wall_clock() -> datetime:
-    return datetime.now(UTC)
-
-
 def backoff(attempts: int) -> float:
     """0.5 s, 1 s, 2 s ... capped: a brief outage costs seconds, a long one doesn't hammer what is down."""
     return float(min(BACKOFF_CAP_SECONDS, 0.5 * 2 ** max(0, attempts - 1)))
@@ -55,7 +51,7 @@ class Worker:
         lease_seconds: float = 15.0,
         concurrency: int = 32,
         metrics: Metrics | None = None,
-        now: Callable[[], datetime] = wall_clock,
+        now: Callable[[], datetime] = utcnow,
         transient: tuple[type[BaseException], ...] = (),
     ) -> None:
         """`transient`: what the store raises while it is away (the composition root knows its adapter)."""
@@ -73,10 +69,6 @@ class Worker:
     def wake(self) -> None:
         """A job was enqueued by this process: look now instead of at the next due time."""
         self._wake.set()
-
-    @property
-    def running(self) -> int:
-        return len(self._running)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Claim and run jobs until `stop` is set; then let running jobs finish (see `shutdown`)."""

@@ -70,20 +70,27 @@ def clip(line: str, limit: int = LINE_LIMIT) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+def fitting(lines: list[str], budget: int = MESSAGE_TEXT_BUDGET - 500) -> list[str]:
+    """The lines, from the first on, that fit one message (each clipped to a readable length)."""
+    kept: list[str] = []
+    size = 0
+    for line in (clip(x) for x in lines):
+        if kept and size + len(line) + 1 > budget:
+            break
+        kept.append(line)
+        size += len(line) + 1
+    return kept
+
+
 def pages(lines: list[str], budget: int = MESSAGE_TEXT_BUDGET - 500) -> list[list[str]]:
     """Lines split into pages that each fit one message, counted from the newest (last) line back:
     page 1 is the most recent. Each page keeps its lines in their original order."""
     result: list[list[str]] = []
-    current: list[str] = []
-    size = 0
-    for line in reversed([clip(x) for x in lines]):
-        if current and size + len(line) + 1 > budget:
-            result.append(list(reversed(current)))
-            current, size = [], 0
-        current.append(line)
-        size += len(line) + 1
-    if current:
-        result.append(list(reversed(current)))
+    rest = lines
+    while rest:
+        page = fitting(rest[::-1], budget)[::-1]
+        result.append(page)
+        rest = rest[: len(rest) - len(page)]
     return result
 
 

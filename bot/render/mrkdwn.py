@@ -17,10 +17,6 @@ def mention(user: str | None) -> str:
     return f"<@{user}>" if user else "_unassigned_"
 
 
-def channel_link(channel_id: str) -> str:
-    return f"<#{channel_id}>"
-
-
 def short(incident: Incident) -> str:
     """`*INC-7* (SEV2) Checkout API 5xx`: how posts name an incident."""
     return f"*{incident.ref}* ({incident.sev_label}) {user_text(incident.title)}"
@@ -42,7 +38,8 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _unescape(text: str) -> str:
+def unescape(text: str) -> str:
+    """Slack's entities back to the characters someone typed."""
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
@@ -55,10 +52,10 @@ def user_text(text: str) -> str:
     """
     out, pos = [], 0
     for m in _TOKEN.finditer(text):
-        out.append(escape(_unescape(text[pos : m.start()])))
+        out.append(escape(unescape(text[pos : m.start()])))
         out.append(_token(m[1]))
         pos = m.end()
-    out.append(escape(_unescape(text[pos:])))
+    out.append(escape(unescape(text[pos:])))
     return "".join(out)
 
 
@@ -70,11 +67,11 @@ def _token(inner: str) -> str:
     target, _, label = inner.partition("|")
     if target.startswith("!"):
         # <!here>, <!subteam^S1|@oncall>: the words, not the ping
-        return escape(_unescape(label or "@" + target[1:].split("^")[0]))
+        return escape(unescape(label or "@" + target[1:].split("^")[0]))
     if _URL.fullmatch(target):
-        shown = _unescape(label)
+        shown = unescape(label)
         return f"<{target}>" if not shown or shown == target else f"{escape(shown)} (<{target}>)"
-    return escape(_unescape(f"<{inner}>"))
+    return escape(unescape(f"<{inner}>"))
 
 
 def plain(text: str) -> str:
@@ -83,11 +80,11 @@ def plain(text: str) -> str:
     def word(m: re.Match[str]) -> str:
         target, _, label = m[1].partition("|")
         if target.startswith("@") or target.startswith("!"):
-            return _unescape(label) if label else "@" + target[1:].split("^")[0]
+            return unescape(label) if label else "@" + target[1:].split("^")[0]
         if target.startswith("#"):
-            return "#" + _unescape(label) if label else target
+            return "#" + unescape(label) if label else target
         if _URL.fullmatch(target):
             return target
         return m[0]
 
-    return _unescape(_TOKEN.sub(word, text))
+    return unescape(_TOKEN.sub(word, text))

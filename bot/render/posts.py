@@ -31,14 +31,11 @@ def summary_blocks(incident: Incident) -> list[Block]:
 
 def announcement(incident: Incident) -> tuple[str, list[Block]]:
     icon = ":rotating_light:" if incident.is_open else ":white_check_mark:"
-    if incident.is_open:
-        state = "declared"
-    else:
-        state = f"resolved {slack_time(incident.resolved_at)}" if incident.resolved_at else "resolved"
-    where = f"Join <#{incident.channel_id}>" if incident.channel_id else ""
-    text = f"{short(incident)} {'declared' if incident.is_open else 'resolved'}" + (
-        f" in <#{incident.channel_id}>" if incident.channel_id else ""
-    )
+    verb = "declared" if incident.is_open else "resolved"
+    state = f"{verb} {slack_time(incident.resolved_at)}" if incident.resolved_at and not incident.is_open else verb
+    link = f"<#{incident.channel_id}>" if incident.channel_id else ""
+    where = f"Join {link}" if link else ""
+    text = f"{short(incident)} {verb}" + (f" in {link}" if link else "")
     blocks = [
         section(f"{icon} *{incident.ref}* ({incident.sev_label}) *{user_text(incident.title)}* {state}"),
         context(f"IC {mention(incident.ic)} · status {incident.status.value} · {where} · updates in this thread"),

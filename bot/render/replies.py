@@ -8,7 +8,7 @@ from typing import Any
 from bot.core.changes import Outcome
 from bot.core.config import IncidentConfig
 from bot.models import IC, Incident, TimelineEvent
-from bot.render.blocks import Block, chunks, context, incident_fields, pages, section
+from bot.render.blocks import Block, chunks, context, fitting, incident_fields, pages, section
 from bot.render.mrkdwn import mention, slack_time, user_text
 from bot.render.timeline import event_line, pin_view
 
@@ -86,7 +86,7 @@ def list_reply(incidents: list[Incident], command: str) -> Reply:
         for i in incidents
     ]
     # Most severe first; what doesn't fit one message is counted, not cut off silently.
-    fits = pages(list(reversed(lines)))[0][::-1] if lines else []
+    fits = fitting(lines)
     blocks = chunks(f"*{len(incidents)} open incident(s)*", fits)
     if len(fits) < len(lines):
         rest = len(lines) - len(fits)

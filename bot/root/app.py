@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import aiohttp
 import redis.asyncio as aioredis
@@ -20,7 +19,7 @@ from bot.adapters.slack_chat import SlackChat, make_client
 from bot.core.config import IncidentConfig, load_config
 from bot.core.errors import ChatError, ConfigError
 from bot.core.metrics import Metrics
-from bot.core.ports import Clock
+from bot.core.ports import Clock, utcnow
 from bot.core.service import IncidentService
 from bot.core.worker import Worker
 from bot.root.settings import Settings
@@ -31,10 +30,6 @@ from handlers.slack import build_bolt_app, default_registry
 
 log = logging.getLogger(__name__)
 STARTUP_LOOKUP_SECONDS = 10
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
