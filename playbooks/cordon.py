@@ -16,6 +16,7 @@ class Cordon(Playbook):
     params = NodeParams
     usage = "mitigate cordon nodes=a,b | pool=<name> [cluster=<context>]"
     undo_with = "uncordon"
+    lasting = True
 
     @property
     def limits(self) -> NodeLimits:

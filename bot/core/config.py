@@ -66,10 +66,69 @@ class NodeLimits(BaseModel):
     """Node labels that name a pool, tried in order; the first the nodes carry is the pool label."""
 
 
+class DrainLimits(BaseModel):
+    """How long a drain waits for PodDisruptionBudgets, as kubectl drain retries a 429 eviction."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pdb_wait_seconds: float = Field(default=300, gt=0, le=3600)
+    """How long one pod's eviction is retried while a PodDisruptionBudget forbids it; then it fails, named."""
+    retry_seconds: float = Field(default=5, gt=0, le=60)
+    """Pause between eviction attempts a PodDisruptionBudget refused (kubectl drain waits 5 s)."""
+    concurrency: int = Field(default=10, ge=1, le=100)
+    """Evictions in flight at once."""
+
+
+class ScaleLimits(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_step: int = Field(default=10, ge=1)
+    """The most one scale request may add or remove replicas."""
+
+
+class ApprovalRule(BaseModel):
+    """Who may ask for a playbook and who must approve it. Ids are Slack users (U…, W…) or user groups (S…)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    requesters: tuple[str, ...] = ()
+    """Who may request; empty means any member of the incident channel."""
+    approvers: tuple[str, ...] = ()
+    """Who may approve; empty means anyone but the requester."""
+    approvals: int = Field(default=1, ge=0, le=5)
+    """Distinct approvals needed before it runs; 0 runs it on request (not advised for writes)."""
+    self_approval: bool = False
+    """Whether the requester's own approval counts (off: the two-person rule)."""
+    expire_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    """A request not approved by then can no longer run; its buttons are removed."""
+
+    @field_validator("requesters", "approvers")
+    @classmethod
+    def _ids(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for who in v:
+            if not re.fullmatch(r"[UWS][A-Z0-9]{2,}", who):
+                raise ValueError(f"{who!r} is not a Slack user id (U…/W…) or user-group id (S…)")
+        return v
+
+
 class MitigationConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     nodes: NodeLimits = NodeLimits()
+    drain: DrainLimits = DrainLimits()
+    scale: ScaleLimits = ScaleLimits()
+    approval: ApprovalRule = ApprovalRule()
+    """The rule for every playbook not named in `approvals`."""
+    approvals: dict[str, ApprovalRule] = Field(default_factory=dict)
+    """Per playbook name, replacing `approval` for it."""
+    impersonate: dict[str, str] = Field(default_factory=dict)
+    """Slack user id → Kubernetes user. When set, every write carries Impersonate-User for the person who
+    requested it, and a requester with no mapping is refused."""
+    argocd_namespace: str = "argocd"
+    """Where Argo CD Applications live unless `namespace=` says otherwise."""
+
+    def rule(self, playbook: str) -> ApprovalRule:
+        return self.approvals.get(playbook, self.approval)
 
 
 class IncidentConfig(BaseModel):

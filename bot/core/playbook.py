@@ -4,6 +4,7 @@ one file each; this module is what they implement and what the core runs."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import shlex
@@ -56,6 +57,8 @@ class Change(BaseModel):
     evict: bool = False
     noop: bool = False
     """Already in the target state: reported as such, nothing is written."""
+    phase: int = 0
+    """Every write of a lower phase finishes before any of a higher one starts (drain: cordon, then evict)."""
 
 
 class Plan(BaseModel):
@@ -105,50 +108,82 @@ class Playbook(ABC):
     """e.g. `cordon nodes=a,b | pool=<name> [cluster=<context>]`"""
     undo_with: ClassVar[str | None] = None
     """The playbook that reverses this one, given `undo_params`."""
+    lasting: ClassVar[bool] = False
+    """Its effect stays until undone (a cordon, a paused sync): the incident lists it as active, and resolving
+    asks whether to undo it first."""
+    flag: ClassVar[str | None] = None
+    """While active, shown in the channel topic (e.g. "deploy freeze")."""
+    DRY_RUN_CONCURRENCY: ClassVar[int] = 16
 
     def __init__(self, config: IncidentConfig) -> None:
         self.config = config
+
+    @property
+    def concurrency(self) -> int:
+        """Writes of one phase run this many at a time (evictions in parallel, as kubectl drain does)."""
+        return 1
 
     @abstractmethod
     async def plan(self, cluster: Cluster, params: Any, *, cluster_name: str) -> Plan: ...
 
     async def check(self, cluster: Cluster, plan: Plan) -> Plan:
-        """The API server's dry run (dryRun=All) of each write, recorded on the plan."""
-        refused = []
-        for change in plan.writes:
-            try:
-                await self._apply(cluster, change, dry_run=True, as_user=None)
-            except ClusterError as exc:
-                refused.append(f"{change.target}: {exc}")
-        return plan.model_copy(update={"dry_run": refused})
+        """The API server's dry run (dryRun=All) of each write, recorded on the plan; a few at a time."""
+        gate = asyncio.Semaphore(self.DRY_RUN_CONCURRENCY)
+
+        async def one(change: Change) -> str | None:
+            async with gate:
+                try:
+                    await self.apply(cluster, change, dry_run=True, as_user=None)
+                except ClusterError as exc:
+                    return f"{change.target}: {exc}"
+                return None
+
+        found = await asyncio.gather(*(one(c) for c in plan.writes))
+        return plan.model_copy(update={"dry_run": [f for f in found if f is not None]})
 
     async def run(self, cluster: Cluster, plan: Plan, *, as_user: str | None = None) -> list[Result]:
-        """Each write once, in order; each object's result, the API's own words when it fails."""
-        results = []
-        for change in plan.changes:
-            if change.noop:
-                results.append(Result(target=change.target, outcome=Outcome.ALREADY))
-                continue
-            try:
-                await self._apply(cluster, change, dry_run=False, as_user=as_user)
-            except ClusterError as exc:
-                results.append(Result(target=change.target, outcome=Outcome.FAILED, message=str(exc)))
-            else:
-                results.append(Result(target=change.target, outcome=Outcome.DONE))
-        return results
+        """Each write once, phase by phase; each object's result, the API's own words when it fails.
+
+        The core's runner does the same with each call recorded as a step; this is for tests and benchmarks.
+        """
+        results: dict[int, Result] = {}
+        for phase in sorted({c.phase for c in plan.changes}):
+            gate = asyncio.Semaphore(self.concurrency)
+
+            async def one(i: int, change: Change, gate: asyncio.Semaphore = gate) -> None:
+                async with gate:
+                    results[i] = await self.attempt(cluster, change, as_user=as_user)
+
+            await asyncio.gather(*(one(i, c) for i, c in enumerate(plan.changes) if c.phase == phase))
+        return [results[i] for i in range(len(plan.changes))]
+
+    async def attempt(self, cluster: Cluster, change: Change, *, as_user: str | None) -> Result:
+        """One change, for real: its result, never an exception for what the API refused."""
+        if change.noop:
+            return Result(target=change.target, outcome=Outcome.ALREADY)
+        try:
+            outcome = await self.apply(cluster, change, dry_run=False, as_user=as_user)
+        except ClusterError as exc:
+            return Result(target=change.target, outcome=Outcome.FAILED, message=str(exc))
+        return Result(target=change.target, outcome=outcome)
 
     def undo_params(self, plan: Plan, results: list[Result]) -> dict[str, Any] | None:
         """Parameters for `undo_with` that reverse exactly what `results` say was done; None if nothing was."""
         return None
 
-    @staticmethod
-    async def _apply(cluster: Cluster, change: Change, *, dry_run: bool, as_user: str | None) -> None:
+    async def apply(self, cluster: Cluster, change: Change, *, dry_run: bool, as_user: str | None) -> Outcome:
+        """Write one change (an eviction or a patch); raise ClusterError with the API's words when refused.
+
+        A playbook overrides this when a write needs more than one call (retrying an eviction a
+        PodDisruptionBudget blocks) or when the API says the object is already in the target state (ALREADY).
+        """
         if change.evict:
             await cluster.evict(change.target.ref, dry_run=dry_run, as_user=as_user)
         elif change.patch_type is not None:
             await cluster.patch(
                 change.target.ref, change.patch, patch_type=change.patch_type, dry_run=dry_run, as_user=as_user
             )
+        return Outcome.DONE
 
 
 class PlaybookRegistry:
