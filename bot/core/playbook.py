@@ -5,19 +5,19 @@ one file each; this module is what they implement and what the core runs."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import shlex
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from enum import StrEnum
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bot.core.config import IncidentConfig
 from bot.core.errors import ClusterError, UsageError
-from bot.core.ports import Cluster, ObjectRef, PatchType
+from bot.core.ports import Cluster
+from bot.models.plans import Change, Outcome, Plan, Result, Target
+
+__all__ = ["Change", "Outcome", "Params", "Plan", "Playbook", "PlaybookRegistry", "Result", "Target"]
 
 
 class Params(BaseModel):
@@ -26,78 +26,6 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     cluster: str | None = None
-
-
-class Target(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    api_version: str
-    kind: str
-    name: str
-    namespace: str | None = None
-
-    @property
-    def ref(self) -> ObjectRef:
-        return ObjectRef(self.api_version, self.kind, self.name, self.namespace)
-
-    def __str__(self) -> str:
-        return str(self.ref)
-
-
-class Change(BaseModel):
-    """One object the plan changes: what it is now and what it will be (facts for people), and the write."""
-
-    model_config = ConfigDict(frozen=True)
-
-    target: Target
-    before: dict[str, str]
-    after: dict[str, str]
-    patch: Any = None
-    patch_type: PatchType | None = None
-    evict: bool = False
-    noop: bool = False
-    """Already in the target state: reported as such, nothing is written."""
-    phase: int = 0
-    """Every write of a lower phase finishes before any of a higher one starts (drain: cordon, then evict)."""
-
-
-class Plan(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    playbook: str
-    cluster: str
-    params: dict[str, Any]
-    changes: list[Change] = Field(default_factory=list)
-    notes: list[str] = Field(default_factory=list)
-    """What an operator should know (a parent that would revert a pause, the pool's state after)."""
-    refused: list[str] = Field(default_factory=list)
-    """Why this plan may not run (over a blast-radius limit), with the numbers; a refused plan offers no Approve."""
-    dry_run: list[str] = Field(default_factory=list)
-    """What the API server's dry run of each write refused, if anything."""
-
-    @property
-    def fingerprint(self) -> str:
-        """The state the plan was made from: approval re-plans and acts only if this is unchanged."""
-        facts = [(str(c.target), sorted(c.before.items()), c.noop) for c in self.changes]
-        return hashlib.sha256(json.dumps([facts, self.refused]).encode()).hexdigest()[:16]
-
-    @property
-    def writes(self) -> list[Change]:
-        return [c for c in self.changes if not c.noop]
-
-
-class Outcome(StrEnum):
-    DONE = "done"
-    ALREADY = "already"
-    FAILED = "failed"
-
-
-class Result(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    target: Target
-    outcome: Outcome
-    message: str = ""
 
 
 class Playbook(ABC):

@@ -11,6 +11,9 @@ from typing import Any, Protocol
 
 from bot.core.jobs import Job
 from bot.models import ChatMessage, Incident, Post, TimelineEvent
+from bot.models.plans import ObjectRef, PatchType
+
+__all__ = ["ObjectRef", "PatchType"]  # re-exported: the cluster port speaks in them
 
 
 class LockKind(StrEnum):
@@ -165,28 +168,6 @@ def utcnow() -> datetime:
 
 
 # ---- the cluster, for mitigation playbooks ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ObjectRef:
-    """One Kubernetes object: its API group/version, kind, name and (for namespaced kinds) namespace."""
-
-    api_version: str
-    kind: str
-    name: str
-    namespace: str | None = None
-
-    def __str__(self) -> str:
-        where = f"{self.namespace}/" if self.namespace else ""
-        return f"{self.kind}/{where}{self.name}"
-
-
-class PatchType(StrEnum):
-    """The patch content types the Kubernetes API accepts; each means something different."""
-
-    MERGE = "application/merge-patch+json"
-    STRATEGIC = "application/strategic-merge-patch+json"
-    JSON = "application/json-patch+json"
 
 
 class Cluster(Protocol):
