@@ -15,6 +15,7 @@ from bot.render.replies import (
     timeline_reply,
 )
 from bot.render.views import declare_modal
+from handlers.mitigate import resolve_first
 from handlers.parsing import (
     DeclareArgs,
     UpdateArgs,
@@ -112,6 +113,8 @@ async def timeline(ctx: CommandContext, page: int) -> Reply:
 
 @handlers.subcommand("resolve", usage="resolve [summary]", summary="Resolve the incident.")
 async def resolve(ctx: CommandContext, summary: str) -> Reply:
+    if (prompt := resolve_first(ctx.target, summary)) is not None:
+        return prompt
     outcome = await ctx.service.resolve(ctx.target, summary, ctx.actor, ctx.op)
     return outcome_reply(outcome, f":white_check_mark: {ctx.target.ref} resolved.", "")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bot.core.config import IncidentConfig
+from bot.core.service import IncidentService
 from bot.render.replies import Reply, declared_reply
 from bot.render.views import DECLARE_CALLBACK
 from handlers.registry import HandlerTable, InteractionContext
@@ -20,7 +20,7 @@ class DeclareForm:
     description: str
 
 
-def read_declare(view: dict[str, Any], config: IncidentConfig) -> tuple[DeclareForm, dict[str, str]]:
+def read_declare(view: dict[str, Any], service: IncidentService) -> tuple[DeclareForm, dict[str, str]]:
     """The form's values, and errors by block id."""
     values = view.get("state", {}).get("values", {})
     title = (values.get("title", {}).get("value", {}).get("value") or "").strip()

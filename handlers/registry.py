@@ -71,7 +71,7 @@ T = TypeVar("T")
 Parser = Callable[[str, IncidentConfig], Any]
 Runner = Callable[[CommandContext, Any], Awaitable[Reply | None]]
 ActionRunner = Callable[[InteractionContext, dict[str, Any]], Awaitable[Reply | None]]
-ViewReader = Callable[[dict[str, Any], IncidentConfig], tuple[Any, dict[str, str]]]
+ViewReader = Callable[[dict[str, Any], IncidentService], tuple[Any, dict[str, str]]]
 ViewRunner = Callable[[InteractionContext, Any], Awaitable[Reply | None]]
 EventRunner = Callable[[InteractionContext, dict[str, Any]], Awaitable[Reply | None]]
 

@@ -149,7 +149,7 @@ class SlackJobs:
         view = next((v for v in self.registry.views if v.callback_id == p["callback_id"]), None)
         if view is None:
             raise Gone("That form belongs to an older firebreak; nothing was done.")
-        form, _ = view.read(p["view"], self.service.config)
+        form, _ = view.read(p["view"], self.service)
         reply_to = p["view"].get("private_metadata") or p["user"]
         ctx = InteractionContext(self.service, self.client, p["user"], reply_to, op)
         return view.name, lambda: view.run(ctx, form)

@@ -19,13 +19,13 @@ from bot.core.errors import FirebreakError
 from bot.core.jobs import Job, NotSent, TooLate
 from bot.core.ports import JobQueue
 from bot.core.service import IncidentService
-from handlers import buttons, commands, forms, pins
+from handlers import buttons, commands, forms, mitigate, pins
 from handlers.parsing import parse_incident_ref
 from handlers.registry import Action, EventListener, Registry, ViewSubmission, render_usage
 from handlers.runner import SLACK_JOB
 
 log = logging.getLogger(__name__)
-MODULES = (commands, buttons, forms, pins)
+MODULES = (commands, buttons, forms, pins, mitigate)
 """Every handler module; the registry is built from exactly these."""
 RECORD_WITHIN_SECONDS = 1.5
 """Lookups and the job record must land within this of the request's arrival. Past it the store itself
@@ -211,7 +211,7 @@ class SlackListeners:
             payload = {
                 "type": "action",
                 "action_id": action.action_id,
-                "action": body["actions"][0],
+                "action": {**body["actions"][0], "trigger_id": body.get("trigger_id")},
                 "user": body["user"]["id"],
                 "channel": (body.get("channel") or {}).get("id", ""),
                 "response_url": body.get("response_url"),
@@ -224,7 +224,7 @@ class SlackListeners:
     def view_listener(self, view: ViewSubmission) -> Listener:
         async def listener(ack: AsyncAck, body: dict[str, Any]) -> None:
             submitted = body["view"]
-            _, errors = view.read(submitted, self.service.config)
+            _, errors = view.read(submitted, self.service)
             if errors:
                 await ack(response_action="errors", errors=errors)
                 return

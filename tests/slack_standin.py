@@ -23,6 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.slack_groups import UserGroups
 from tests.slack_rules import (
     MAX_MODAL_BLOCKS,
     SlackFailure,
@@ -70,11 +71,12 @@ class Scripted:
     retry_after: int | None = None
 
 
-class SlackStandIn:
+class SlackStandIn(UserGroups):
     def __init__(self, bot_token: str = "xoxb-test-token", app_token: str = "xapp-test-token") -> None:
         self.bot_token = bot_token
         self.app_token = app_token
         self.channels: dict[str, Channel] = {}
+        self.groups: dict[str, set[str]] = {}
         self.calls: list[Call] = []
         self.responses: list[dict[str, Any]] = []
         self.failures: dict[str, list[Scripted]] = {}

@@ -184,8 +184,10 @@ class RedisJobQueue:
         first = await self.redis.zrange(self.keys.jobs_due, 0, 0, withscores=True)
         return datetime.fromtimestamp(float(first[0][1]), UTC) if first else None
 
-    async def pending(self) -> int:
-        return int(await self.redis.zcard(self.keys.jobs_due))
+    async def pending(self, due_by: datetime | None = None) -> int:
+        if due_by is None:
+            return int(await self.redis.zcard(self.keys.jobs_due))
+        return int(await self.redis.zcount(self.keys.jobs_due, "-inf", due_by.timestamp()))
 
     async def wait(self, seconds: float) -> None:
         try:

@@ -37,6 +37,32 @@ class Keys:
         """Who declared which title: a repeat within the window resumes that incident instead of opening another."""
         return f"{self.prefix}:bind:declare:{actor}:{fingerprint}"
 
+    def mitigation(self, incident_id: int, number: int) -> str:
+        return f"{self.prefix}:incident:{incident_id}:mitigation:{number}"
+
+    def mitigation_seq(self, incident_id: int) -> str:
+        return f"{self.prefix}:incident:{incident_id}:mitigation-seq"
+
+    def mitigation_ops(self, incident_id: int) -> str:
+        """Op keys that created or saved a mitigation request: a repeated op writes nothing twice."""
+        return f"{self.prefix}:incident:{incident_id}:mitigation-ops"
+
+    def mitigation_steps(self, incident_id: int, number: int) -> str:
+        """A run's steps by index: empty while its API call is in flight, then the call's result."""
+        return f"{self.prefix}:incident:{incident_id}:mitigation:{number}:steps"
+
+    def target_lock(self, target: str) -> str:
+        """One run at a time per Kubernetes object (`<cluster>/<kind>/<namespace>/<name>`)."""
+        return f"{self.prefix}:lock:target:{target}"
+
+    def audit(self, incident_id: int) -> str:
+        """The incident's append-only audit stream of mitigation steps."""
+        return f"{self.prefix}:incident:{incident_id}:audit"
+
+    def audit_keys(self, incident_id: int) -> str:
+        """Keys of the audit entries appended, so a repeated step appends nothing twice."""
+        return f"{self.prefix}:incident:{incident_id}:audit-keys"
+
     def lock(self, kind: LockKind, incident_id: int) -> str:
         return f"{self.prefix}:lock:{kind.value}:{incident_id}"
 

@@ -162,6 +162,12 @@ class SlackChat:
         )
         return dict(resp["channel"])
 
+    async def group_members(self, group_id: str) -> set[str]:
+        resp = await self._call(
+            "usergroups.users.list", group_id, lambda: self.client.usergroups_users_list(usergroup=group_id)
+        )
+        return set(resp["users"])
+
     async def create_channel(self, name: str, *, adopt: bool = False) -> str:
         try:
             resp = await self._call(

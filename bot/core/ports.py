@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from bot.core.jobs import Job
-from bot.models import ChatMessage, Incident, Post, TimelineEvent
+from bot.models import AuditEntry, ChatMessage, Incident, Mitigation, Post, Result, TimelineEvent
 from bot.models.plans import ObjectRef, PatchType
 
 __all__ = ["ObjectRef", "PatchType"]  # re-exported: the cluster port speaks in them
@@ -84,6 +84,44 @@ class IncidentStore(Protocol):
         """
 
 
+class MitigationStore(Protocol):
+    """Mitigation requests, the steps of their runs, target locks and the audit stream."""
+
+    async def create(self, mitigation: Mitigation, op: str) -> Mitigation:
+        """Store a new request, numbering it within its incident; the one `op` created before, if it did."""
+
+    async def get(self, incident_id: int, number: int) -> Mitigation | None: ...
+
+    async def of_incident(self, incident_id: int) -> list[Mitigation]:
+        """Every request of the incident, oldest first."""
+
+    async def save(self, mitigation: Mitigation, op: str) -> Mitigation:
+        """Compare-and-set on `version`: Conflict if someone saved since it was read, AlreadyApplied if `op`
+        saved it before."""
+
+    async def step(self, incident_id: int, number: int, index: int, result: Result | None) -> None:
+        """Record step `index` of a run: None when its API call is about to be made, then its result."""
+
+    async def steps(self, incident_id: int, number: int) -> dict[int, Result | None]:
+        """The steps recorded so far: a None value is a call that started and never reported back."""
+
+    async def lock_targets(self, targets: Sequence[str], owner: str, ttl_seconds: float) -> str | None:
+        """Lock every target (all or none) for `owner`; the target someone else holds, if any (nothing locked).
+
+        The same owner may take its own locks again (a run resumed by the same op)."""
+
+    async def renew_targets(self, targets: Sequence[str], owner: str, ttl_seconds: float) -> bool:
+        """Extend `owner`'s locks; False if any was lost."""
+
+    async def unlock_targets(self, targets: Sequence[str], owner: str) -> None: ...
+
+    async def audit(self, entry: AuditEntry, key: str) -> bool:
+        """Append to the incident's audit stream once per `key`; False if that key was appended before."""
+
+    async def audit_log(self, incident_id: int, *, limit: int, before: str | None = None) -> list[AuditEntry]:
+        """Newest first."""
+
+
 class JobQueue(Protocol):
     """Durable jobs with due times and leases: any replica claims what is due; a crashed one's lease runs out.
 
@@ -120,8 +158,8 @@ class JobQueue(Protocol):
     async def next_due(self) -> datetime | None:
         """When the next job (or lease expiry) is due; None when there is no job at all."""
 
-    async def pending(self) -> int:
-        """Jobs not yet done, running or not."""
+    async def pending(self, due_by: datetime | None = None) -> int:
+        """Jobs not yet done, running or not; with `due_by`, only those due (or leased until) by then."""
 
     async def wait(self, seconds: float) -> None:
         """Sleep up to `seconds`, returning early when any replica enqueues a job."""
@@ -155,6 +193,9 @@ class Chat(Protocol):
     async def edit(self, channel: str, ts: str, post: Post) -> None: ...
 
     async def fetch_message(self, channel: str, ts: str) -> ChatMessage | None: ...
+
+    async def group_members(self, group_id: str) -> set[str]:
+        """The users in a user group (S…), for approval rules that name groups."""
 
 
 class Clock(Protocol):
@@ -204,6 +245,18 @@ class Cluster(Protocol):
 
     async def evict(self, pod: ObjectRef, *, dry_run: bool = False, as_user: str | None = None) -> None:
         """Evict a pod through the Eviction API, which honours PodDisruptionBudgets (429 when one forbids it)."""
+
+
+class Clusters(Protocol):
+    """The clusters firebreak may act on, by kubeconfig context."""
+
+    async def get(self, context: str | None = None) -> NamedCluster:
+        """The named cluster, or the default one; ConfigError when there is no such context."""
+
+
+class NamedCluster(Cluster, Protocol):
+    name: str
+    """Its kubeconfig context: shown in plans, errors and the audit."""
 
 
 # ---- metrics, for the evidence panel --------------------------------------------------------------------

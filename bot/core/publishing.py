@@ -29,7 +29,7 @@ def channel_of(incident: Incident) -> str:
 
 def topic_facts(incident: Incident) -> tuple[object, ...]:
     """What the channel topic shows; the topic is rewritten only when one of these changed."""
-    return incident.severity, incident.status, incident.ic, incident.id, incident.title
+    return incident.severity, incident.status, incident.ic, incident.id, incident.title, tuple(incident.flags)
 
 
 class Publisher(Verbs):

@@ -10,10 +10,12 @@ from bot.core.deps import Deps
 from bot.core.errors import NotFound, UsageError
 from bot.core.metrics import Metrics
 from bot.core.pins import Pins
-from bot.core.ports import Chat, Clock, IncidentStore
+from bot.core.playbook import PlaybookRegistry
+from bot.core.ports import Chat, Clock, Clusters, IncidentStore, JobQueue, MitigationStore
 from bot.core.publishing import Publisher
 from bot.core.refs import IncidentRef
 from bot.core.reminders import Reminders
+from bot.core.running import Running
 from bot.models import Incident, TimelineEvent
 
 __all__ = ["IncidentService", "Outcome"]
@@ -31,15 +33,19 @@ class IncidentService:
         announce_channel: str | None,
         clock: Clock,
         metrics: Metrics | None = None,
+        playbooks: PlaybookRegistry | None = None,
+        cluster: tuple[Clusters, MitigationStore, JobQueue] | None = None,
     ) -> None:
         deps = Deps(store, chat, config, clock, metrics)
         self.store = store
         self.config = config
+        self.playbooks = playbooks or PlaybookRegistry()
         self.publisher = Publisher(deps)
         self.declaring = Declaring(deps, self.publisher, announce_channel=announce_channel)
         self.changing = Changing(deps, self.publisher)
         self.pins = Pins(deps)
         self.reminders = Reminders(deps)
+        self._mitigation = Running(deps, self.publisher, self.playbooks, *cluster) if cluster else None
         # The verbs, by family.
         self.declare = self.declaring.declare
         self.assign_role = self.changing.assign_role
@@ -51,6 +57,13 @@ class IncidentService:
         self.record_pin = self.pins.record_pin
         self.record_unpin = self.pins.record_unpin
         self.remind_due = self.reminders.remind_due
+
+    @property
+    def mitigation(self) -> Running:
+        """Playbooks, approvals and runs; only where a cluster and its stores were wired in (not before the ack)."""
+        if self._mitigation is None:
+            raise UsageError("Mitigation playbooks are not set up in this firebreak.")
+        return self._mitigation
 
     async def get(self, incident_id: int) -> Incident:
         return await get_incident(self.store, incident_id, self.config.command)

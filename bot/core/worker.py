@@ -200,14 +200,17 @@ class Worker:
         return "retry"
 
     async def drain(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109 - a grace period, not a cancel scope
-        """Wait until every job is done, here or anywhere, and nothing runs here (tests, benchmarks)."""
+        """Wait until every job due by now is done, here or anywhere, and nothing runs here (tests, benchmarks).
+
+        Jobs due later (a request's expiry in 15 minutes) are left for their time."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
             # A job stays in the queue until it completes, so an empty queue means nothing is left to run.
             # With the store unreachable nothing can be queued either: then only what runs here counts.
             try:
-                pending = await self.queue.pending()
+                # Leased jobs are scored by their lease's end: count those, whichever replica runs them.
+                pending = await self.queue.pending(due_by=self.now() + timedelta(seconds=self.lease_seconds + 1))
             except Exception:
                 pending = 0
             if pending == 0 and not self._running:

@@ -7,6 +7,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict
 
 from bot.models.incident import Incident
+from bot.models.mitigation import Mitigation
 from bot.models.timeline import TimelineEvent
 
 
@@ -17,6 +18,10 @@ class PostKind(StrEnum):
     """The incident's root message in the announcement channel, kept current."""
     EVENT = "event"
     """A timeline event worth telling people about: an update, a handoff, a severity change, a resolution."""
+    MITIGATION = "mitigation"
+    """A mitigation request: its plan, state and buttons, edited in place as it is approved and run."""
+    MITIGATION_RESULT = "mitigation_result"
+    """What a run did to each object, with Undo when something can be undone."""
 
 
 class Post(BaseModel):
@@ -29,6 +34,8 @@ class Post(BaseModel):
     """For EVENT posts: the event to tell."""
     thread_ts: str | None = None
     """Reply in this thread (the announcement's) instead of the channel."""
+    mitigation: Mitigation | None = None
+    """For MITIGATION posts: the request as of this post."""
 
 
 class ChatMessage(BaseModel):

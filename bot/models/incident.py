@@ -32,6 +32,19 @@ class Status(StrEnum):
 OPEN_STATUSES = tuple(s for s in Status if s.is_open)
 
 
+class ActiveMitigation(BaseModel):
+    """A mitigation whose effect lasts until undone (a cordon, a paused sync, a deploy freeze)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    number: int
+    playbook: str
+    label: str
+    """What it did, in a few words: "cordon 3 nodes (prod)"."""
+    flag: str | None = None
+    """Shown in the channel topic while active ("deploy freeze")."""
+
+
 class Incident(BaseModel):
     """The incident record. `version` guards concurrent edits (optimistic locking in the store)."""
 
@@ -55,6 +68,8 @@ class Incident(BaseModel):
     next_update_due: datetime | None = None
     resolved_at: datetime | None = None
     resolution: str | None = None
+    active: tuple[ActiveMitigation, ...] = ()
+    """Lasting mitigations not yet undone, in the order they ran."""
     version: int = 0
 
     @field_validator("declared_by", mode="before")
@@ -74,6 +89,10 @@ class Incident(BaseModel):
     @property
     def is_open(self) -> bool:
         return self.status.is_open
+
+    @property
+    def flags(self) -> list[str]:
+        return list(dict.fromkeys(a.flag for a in self.active if a.flag))
 
     @property
     def sev_label(self) -> str:

@@ -98,6 +98,8 @@ class Outcome(StrEnum):
     DONE = "done"
     ALREADY = "already"
     FAILED = "failed"
+    UNKNOWN = "unknown"
+    """Its call was in flight when the process running it died: it may or may not have been made."""
 
 
 class Result(BaseModel):

@@ -26,6 +26,7 @@ class EventKind(StrEnum):
     REOPENED = "reopened"
     REMINDER = "reminder"
     WARNING = "warning"
+    MITIGATION = "mitigation"
 
 
 class _Payload(BaseModel):
@@ -121,6 +122,17 @@ class Warned(_Payload):
     text: str
 
 
+class Mitigated(_Payload):
+    """A step of a mitigation request: asked for, approved, rejected, expired, run, interrupted, undone."""
+
+    kind: Literal[EventKind.MITIGATION] = EventKind.MITIGATION
+    number: int
+    playbook: str
+    action: str
+    text: str
+    """The facts in one line: what the plan changes, or how the run went (per-call detail is in the audit)."""
+
+
 Payload = Annotated[
     Declared
     | ChannelCreated
@@ -134,7 +146,8 @@ Payload = Annotated[
     | Resolved
     | Reopened
     | Reminded
-    | Warned,
+    | Warned
+    | Mitigated,
     Field(discriminator="kind"),
 ]
 

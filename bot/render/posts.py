@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.core.config import IncidentConfig
 from bot.models import Incident, Post, PostKind, Reminded, Reopened, Resolved, SeverityChanged, StatusUpdated
 from bot.render.blocks import Block, actions, button, context, header, incident_fields, section
+from bot.render.mitigations import MITIGATE_ACTION, mitigation_post, result_post
 from bot.render.mrkdwn import ago, mention, plain, short, slack_time, user_text
 from bot.render.timeline import event_text, who
 
@@ -14,7 +15,8 @@ TOPIC_LIMIT = 250
 
 def topic(incident: Incident) -> str:
     ic = f"<@{incident.ic}>" if incident.ic else "unassigned"
-    line = f"{incident.sev_label} | {incident.status.value} | IC {ic} | {incident.ref} {plain(incident.title)}"
+    flags = "".join(f" | :octagonal_sign: {f.upper()}" for f in incident.flags)
+    line = f"{incident.sev_label} | {incident.status.value}{flags} | IC {ic} | {incident.ref} {plain(incident.title)}"
     return line[:TOPIC_LIMIT]
 
 
@@ -24,8 +26,16 @@ def summary_blocks(incident: Incident) -> list[Block]:
         blocks.append(section(user_text(incident.description)))
     if incident.resolution:
         blocks.append(section(f"*Resolution:* {user_text(incident.resolution)}"))
+    if incident.active:
+        lines = "\n".join(f"• *M{a.number}* {a.label}" for a in incident.active)
+        blocks.append(section(f"*Mitigations in force* (undo from their result messages)\n{lines}"))
     if incident.is_open:
-        blocks.append(actions(button(CLAIM_IC_ACTION, "I'll be IC", str(incident.id))))
+        blocks.append(
+            actions(
+                button(CLAIM_IC_ACTION, "I'll be IC", str(incident.id)),
+                button(MITIGATE_ACTION, "Mitigate", str(incident.id)),
+            )
+        )
     return blocks
 
 
@@ -51,6 +61,12 @@ def render_post(post: Post, config: IncidentConfig) -> tuple[str, list[Block]]:
         return text, summary_blocks(incident)
     if post.kind is PostKind.ANNOUNCEMENT:
         return announcement(incident)
+    if post.kind is PostKind.MITIGATION:
+        assert post.mitigation is not None, "a mitigation post shows a request"
+        return mitigation_post(incident, post.mitigation)
+    if post.kind is PostKind.MITIGATION_RESULT:
+        assert post.mitigation is not None, "a result post shows a request"
+        return result_post(incident, post.mitigation)
     assert post.event is not None, "an event post tells an event"
     event, p = post.event, post.event.payload
     if isinstance(p, StatusUpdated):

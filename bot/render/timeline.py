@@ -14,6 +14,7 @@ from bot.models import (
     Declared,
     EventKind,
     IcHandoff,
+    Mitigated,
     NoteAdded,
     Pinned,
     Reminded,
@@ -26,7 +27,7 @@ from bot.models import (
     Unpinned,
     Warned,
 )
-from bot.render.mrkdwn import mention, slack_time, user_text
+from bot.render.mrkdwn import escape, mention, slack_time, user_text
 
 EVENT_EMOJI = {
     EventKind.DECLARED: ":rotating_light:",
@@ -36,6 +37,7 @@ EVENT_EMOJI = {
     EventKind.SEVERITY_CHANGED: ":chart_with_upwards_trend:",
     EventKind.STATUS_UPDATE: ":memo:",
     EventKind.NOTE: ":spiral_note_pad:",
+    EventKind.MITIGATION: ":hammer_and_wrench:",
     EventKind.PINNED: ":pushpin:",
     EventKind.UNPINNED: ":pushpin:",
     EventKind.RESOLVED: ":white_check_mark:",
@@ -82,6 +84,8 @@ def event_text(e: TimelineEvent) -> str:
             return "Reopened"
         case Reminded():
             return "Status update overdue; IC reminded"
+        case Mitigated():
+            return f"Mitigation M{p.number} `{p.playbook}` {p.action}: {escape(p.text)}"
     raise AssertionError(f"no wording for {e.kind}")
 
 

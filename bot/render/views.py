@@ -62,3 +62,57 @@ def declare_modal(config: IncidentConfig, channel_id: str) -> dict[str, Any]:
             },
         ],
     }
+
+
+MITIGATE_CALLBACK = "fb_mitigate"
+PARAMS_LIMIT = 500
+
+
+def mitigate_modal(playbooks: list[tuple[str, str, str]], channel_id: str, command: str) -> dict[str, Any]:
+    """Pick a playbook and give its parameters; the plan is posted in the incident channel for approval."""
+    options = [
+        {
+            "text": {"type": "plain_text", "text": name[:OPTION_LIMIT]},
+            "description": {"type": "plain_text", "text": summary[:OPTION_LIMIT]},
+            "value": name,
+        }
+        for name, summary, _ in playbooks[:100]
+    ]
+    usage = "\n".join(f"`{command} {u}`" for _, _, u in playbooks)
+    return {
+        "type": "modal",
+        "callback_id": MITIGATE_CALLBACK,
+        "private_metadata": channel_id,
+        "title": {"type": "plain_text", "text": "Mitigate"},
+        "submit": {"type": "plain_text", "text": "Plan it"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "playbook",
+                "label": {"type": "plain_text", "text": "Playbook"},
+                "element": {"type": "static_select", "action_id": "value", "options": options},
+            },
+            {
+                "type": "input",
+                "block_id": "params",
+                "optional": True,
+                "label": {"type": "plain_text", "text": "Parameters (key=value ...)"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "value",
+                    "max_length": PARAMS_LIMIT,
+                    "placeholder": {"type": "plain_text", "text": "e.g. pool=gpu-a100 cluster=prod-eu"},
+                },
+            },
+            {
+                "type": "context",
+                "elements": [
+                    {
+                        "type": "mrkdwn",
+                        "text": ("Nothing runs yet: firebreak posts the plan for approval.\n" + usage)[:3000],
+                    }
+                ],
+            },
+        ],
+    }

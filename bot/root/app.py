@@ -12,8 +12,10 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.embedded_redis import EmbeddedRedis
+from bot.adapters.kubernetes import KubeClusters
 from bot.adapters.redis_connect import BACKGROUND, TRANSIENT, RedisClients, connect
 from bot.adapters.redis_jobs import RedisJobQueue
+from bot.adapters.redis_mitigations import RedisMitigationStore
 from bot.adapters.redis_store import RedisIncidentStore
 from bot.adapters.slack_chat import SlackChat, make_client
 from bot.core.config import IncidentConfig, load_config
@@ -27,6 +29,7 @@ from handlers.registry import Registry
 from handlers.runner import SLACK_JOB, SlackJobs
 from handlers.signing import SlackSignature
 from handlers.slack import build_bolt_app, default_registry
+from playbooks import discover
 
 log = logging.getLogger(__name__)
 STARTUP_LOOKUP_SECONDS = 10
@@ -56,13 +59,18 @@ class Firebreak:
     bolt: AsyncApp
     signature: SlackSignature | None
     """Checks Slack's HTTP requests; None in Socket Mode, where the HTTP endpoint is off."""
+
     embedded: EmbeddedRedis | None = None
+    clusters: KubeClusters | None = None
+    """Kubernetes API clients by context, made when a playbook first needs one."""
 
     async def close(self) -> None:
         await self.worker.shutdown()
         await self.queue.close()
         await self.session.close()
         await self.clients.aclose()
+        if self.clusters is not None:
+            await self.clusters.close()
         if self.embedded is not None:
             await self.embedded.stop()
 
@@ -121,17 +129,34 @@ async def build(settings: Settings, *, clock: Clock = utcnow, registry: Registry
     clients = RedisClients(url)
     background, fast = clients.background, clients.request
     store = RedisIncidentStore(background)
-    service = IncidentService(store, chat, config, announce_channel=announce, clock=clock, metrics=metrics)
+    queue = RedisJobQueue(background)
+    playbooks = discover(config)
+    clusters = KubeClusters(settings.kubeconfig, settings.kube_context)
+    service = IncidentService(
+        store,
+        chat,
+        config,
+        announce_channel=announce,
+        clock=clock,
+        metrics=metrics,
+        playbooks=playbooks,
+        cluster=(clusters, RedisMitigationStore(background), queue),
+    )
     # Before the ack, lookups and the job record go through the fast client: the same service, other store.
     ack_service = IncidentService(
-        RedisIncidentStore(fast), chat, config, announce_channel=announce, clock=clock, metrics=metrics
+        RedisIncidentStore(fast),
+        chat,
+        config,
+        announce_channel=announce,
+        clock=clock,
+        metrics=metrics,
+        playbooks=playbooks,
     )
-    queue = RedisJobQueue(background)
     registry = registry or default_registry()
     runner = SlackJobs(service, client, registry, metrics, transient=TRANSIENT)
     worker = Worker(
         queue,
-        {SLACK_JOB: runner.run},
+        {SLACK_JOB: runner.run, **service.mitigation.runners()},
         lease_seconds=settings.job_lease_seconds,
         metrics=metrics,
         transient=TRANSIENT,
@@ -164,4 +189,5 @@ async def build(settings: Settings, *, clock: Clock = utcnow, registry: Registry
         bolt,
         signature,
         embedded,
+        clusters,
     )

@@ -75,6 +75,17 @@ class Settings(BaseSettings):
     )
     """Seconds a replica holds a job without renewing it; after a crash, another replica resumes it this late."""
 
+    kubeconfig: Path | None = Field(
+        default=None, validation_alias=AliasChoices("FIREBREAK_KUBECONFIG", "KUBECONFIG", "kubeconfig")
+    )
+    """Kubeconfig whose contexts are the clusters playbooks may act on (`cluster=<context>`). Unset: in a pod,
+    the pod's service account; elsewhere ~/.kube/config."""
+
+    kube_context: str | None = Field(
+        default=None, validation_alias=AliasChoices("FIREBREAK_KUBE_CONTEXT", "kube_context")
+    )
+    """The cluster a playbook acts on when the request names none. Unset: the kubeconfig's current context."""
+
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("FIREBREAK_LOG_LEVEL", "log_level"))
     """Python logging level."""
 
