@@ -1,0 +1,128 @@
+"""What the Deployment playbooks share: their parameters, the one GET of the Deployment, the facts an operator
+reads off it (rollout state), the pause patch, and the undo that names the same Deployment.
+
+Guarding a write against a concurrent change is each playbook's own choice: rollback sends the resourceVersion it
+planned from (any change since is a 409 Conflict, so a deploy made meanwhile is never dropped); scale tests the
+replica count it planned from (an autoscaler's scale is refused, a status update is not).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import ValidationInfo, field_validator
+
+from bot.core.errors import UsageError
+from bot.core.playbook import Change, Outcome, Params, Plan, Playbook, Result, Target
+from bot.core.ports import Cluster, PatchType
+
+API_VERSION, KIND = "apps/v1", "Deployment"
+DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+NAMES = {"deployment": (re.compile(rf"{DNS_LABEL}(\.{DNS_LABEL})*"), 253), "namespace": (re.compile(DNS_LABEL), 63)}
+"""What the API server accepts as a Deployment name (RFC 1123 subdomain) and a namespace (RFC 1123 label); checked
+before any request, so a `/` can never change the path a request goes to."""
+
+
+class DeploymentParams(Params):
+    deployment: str
+    namespace: str = "default"
+
+    @field_validator("deployment", "namespace")
+    @classmethod
+    def _name(cls, v: str, info: ValidationInfo) -> str:
+        shape, longest = NAMES[str(info.field_name)]
+        if len(v) > longest or not shape.fullmatch(v):
+            raise ValueError(
+                f"{v!r} is not a {info.field_name} name (lowercase letters, digits and '-'"
+                f"{', dots between them' if info.field_name == 'deployment' else ''}; at most {longest} characters)"
+            )
+        return v
+
+    @property
+    def target(self) -> Target:
+        return Target(api_version=API_VERSION, kind=KIND, name=self.deployment, namespace=self.namespace)
+
+
+async def get_deployment(cluster: Cluster, params: DeploymentParams, cluster_name: str) -> dict[str, Any]:
+    """The Deployment as the API server has it now (one GET); a UsageError naming it when there is none."""
+    found = await cluster.get(params.target.ref)
+    if found is None:
+        raise UsageError(f"No Deployment {params.namespace}/{params.deployment} in cluster {cluster_name}.")
+    return found
+
+
+def spec_replicas(deployment: dict[str, Any]) -> int:
+    """spec.replicas, which the API server defaults to 1."""
+    value = (deployment.get("spec") or {}).get("replicas")
+    return 1 if value is None else int(value)
+
+
+def is_paused(deployment: dict[str, Any]) -> bool:
+    return bool((deployment.get("spec") or {}).get("paused"))
+
+
+def rollout_facts(deployment: dict[str, Any]) -> dict[str, str]:
+    """Whether the rollout is paused, and how far it got: desired, updated (running the current template) and
+    available replicas, from the deployment controller's status."""
+    status = deployment.get("status") or {}
+    return {
+        "paused": "yes" if is_paused(deployment) else "no",
+        "replicas": str(spec_replicas(deployment)),
+        "updated": str(status.get("updatedReplicas") or 0),
+        "available": str(status.get("availableReplicas") or 0),
+    }
+
+
+def resource_version(deployment: dict[str, Any]) -> str:
+    return str(deployment["metadata"]["resourceVersion"])
+
+
+def label_selector(selector: dict[str, Any] | None) -> str:
+    """metav1.LabelSelectorAsSelector(...).String(): the list query that selects what the selector object does."""
+    selector = selector or {}
+    parts = [f"{key}={value}" for key, value in sorted((selector.get("matchLabels") or {}).items())]
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], ",".join(sorted(expr.get("values") or []))
+        parts.append(
+            {"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})", "Exists": key}.get(op, f"!{key}")
+        )
+    return ",".join(parts)
+
+
+def unfinished_rollout(deployment: dict[str, Any]) -> str | None:
+    """A note when fewer replicas run the current pod template than are wanted (a rollout under way or held)."""
+    facts = rollout_facts(deployment)
+    if int(facts["updated"]) >= int(facts["replicas"]):
+        return None
+    return f"Only {facts['updated']} of {facts['replicas']} replicas run the current pod template."
+
+
+def pause_change(params: DeploymentParams, deployment: dict[str, Any], *, paused: bool) -> Change:
+    """Set spec.paused as `kubectl rollout pause` / `resume` patch it (strategic merge; false is omitted, as the
+    API omits it); a Deployment already so is a no-op. Setting it twice is harmless, so the write is not guarded."""
+    facts = rollout_facts(deployment)
+    return Change(
+        target=params.target,
+        before=facts,
+        after=facts | {"paused": "yes" if paused else "no"},
+        patch={"spec": {"paused": True if paused else None}},
+        patch_type=PatchType.STRATEGIC,
+        noop=is_paused(deployment) == paused,
+    )
+
+
+class DeploymentPlaybook(Playbook):
+    """A playbook that changes one Deployment; its undo names the same Deployment (plus `undo_extra`)."""
+
+    def undo_params(self, plan: Plan, results: list[Result]) -> dict[str, Any] | None:
+        done = [r for r in results if r.outcome is Outcome.DONE]
+        if not done or not plan.changes:
+            return None
+        target = done[0].target
+        extra = self.undo_extra(plan)
+        return {"deployment": target.name, "namespace": target.namespace, **extra, "cluster": plan.cluster}
+
+    def undo_extra(self, plan: Plan) -> dict[str, Any]:
+        """Parameters besides the Deployment that the undo needs (the revision replaced, the replicas before)."""
+        return {}
