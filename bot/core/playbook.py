@@ -157,4 +157,5 @@ def _problem(error: Any) -> str:
         return f"unknown parameter {where!r}"
     if error["type"] == "missing":
         return f"missing {where}"
-    return f"{where}: {str(error['msg']).removeprefix('Value error, ')}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message

@@ -43,7 +43,14 @@ def who(ids: tuple[str, ...] | list[str]) -> str:
 
 
 def params_text(params: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v}" for k, v in params.items()) or "(no parameters)"
+    """As someone would type them: lists comma-separated, nested values (a saved policy) as JSON."""
+
+    def shown(v: Any) -> str:
+        if isinstance(v, list | tuple):
+            return ",".join(str(x) for x in v)
+        return json.dumps(v, separators=(",", ":")) if isinstance(v, dict) else str(v)
+
+    return " ".join(f"{k}={shown(v)}" for k, v in params.items()) or "(no parameters)"
 
 
 def change_line(c: Change) -> str:
@@ -118,7 +125,7 @@ def mitigation_post(incident: Incident, m: Mitigation) -> tuple[str, list[Block]
     notes += [f":no_entry: API server dry run refused {d}" for d in plan.dry_run]
     if notes:
         blocks.append(section("\n".join(fitting(notes, budget=2800))))
-    elif plan.writes:
+    if plan.writes and not plan.dry_run and not plan.refused:
         blocks.append(context(f":test_tube: The API server accepted a dry run of all {len(plan.writes)} write(s)."))
     blocks.append(section(state_line(m)))
     if m.state.live:
