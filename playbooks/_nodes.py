@@ -118,3 +118,30 @@ def too_many(count: int, limits: NodeLimits) -> list[str]:
     if count > limits.max_nodes:
         return [f"{count} nodes is over the limit of {limits.max_nodes} per request; split it or raise the limit."]
     return []
+
+
+def blast_radius(fleet: Fleet, taking: list[Node], limits: NodeLimits) -> tuple[list[str], list[str]]:
+    """What taking `taking` out of scheduling does to their pools: refusals with the numbers, and notes.
+
+    Refused: more nodes than one request may take, more than a pool's share, or fewer Ready schedulable nodes
+    left in a pool than the minimum. A node that is already unschedulable is not counted twice in what remains.
+    """
+    refused = too_many(len(taking), limits)
+    sizes, left = fleet.pool_size(), fleet.ready_schedulable()
+    notes = []
+    for pool in sorted({n.pool for n in taking}):
+        in_pool = [n for n in taking if n.pool == pool]
+        remaining = left[pool] - sum(1 for n in in_pool if n.ready and n.schedulable)
+        label = pool or "(no pool)"
+        if len(in_pool) / sizes[pool] > limits.max_pool_fraction:
+            refused.append(
+                f"pool {label}: {len(in_pool)} of {sizes[pool]} nodes is over the limit of "
+                f"{limits.max_pool_fraction:.0%} of a pool."
+            )
+        if remaining < limits.min_ready_left:
+            refused.append(
+                f"pool {label}: only {remaining} Ready schedulable node(s) would remain; "
+                f"at least {limits.min_ready_left} must."
+            )
+        notes.append(f"pool {label}: {remaining} of {sizes[pool]} nodes Ready and schedulable after this.")
+    return refused, notes

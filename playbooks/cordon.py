@@ -7,7 +7,7 @@ from typing import Any
 from bot.core.config import NodeLimits
 from bot.core.playbook import Outcome, Plan, Playbook, Result
 from bot.core.ports import Cluster
-from playbooks._nodes import NodeParams, fleet, schedulable_changes, too_many
+from playbooks._nodes import NodeParams, blast_radius, fleet, schedulable_changes
 
 
 class Cordon(Playbook):
@@ -27,26 +27,7 @@ class Cordon(Playbook):
         nodes = await fleet(cluster, self.limits)
         chosen = nodes.pick(params)
         changes = schedulable_changes(chosen, schedulable=False)
-        cordoning = [n for n in chosen if n.schedulable]
-        refused = too_many(len(cordoning), self.limits)
-        sizes, left = nodes.pool_size(), nodes.ready_schedulable()
-        notes = []
-        for pool in sorted({n.pool for n in cordoning}):
-            taking = sum(1 for n in cordoning if n.pool == pool)
-            remaining = left[pool] - sum(1 for n in cordoning if n.pool == pool and n.ready)
-            share = taking / sizes[pool]
-            label = pool or "(no pool)"
-            if share > self.limits.max_pool_fraction:
-                refused.append(
-                    f"pool {label}: {taking} of {sizes[pool]} nodes is over the limit of "
-                    f"{self.limits.max_pool_fraction:.0%} of a pool."
-                )
-            if remaining < self.limits.min_ready_left:
-                refused.append(
-                    f"pool {label}: only {remaining} Ready schedulable node(s) would remain; "
-                    f"at least {self.limits.min_ready_left} must."
-                )
-            notes.append(f"pool {label}: {remaining} of {sizes[pool]} nodes Ready and schedulable after this.")
+        refused, notes = blast_radius(nodes, [n for n in chosen if n.schedulable], self.limits)
         return Plan(
             playbook=self.name,
             cluster=cluster_name,
