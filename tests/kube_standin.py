@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,8 @@ class Delay:
     seconds: float
     after: bool
     """Apply the request first and delay only the answer: a timeout whose write still happened."""
+    when: Callable[[KubeRequest], bool] | None = None
+    """Only requests this accepts are delayed (one object's write, say); the rest answer at once."""
 
 
 @dataclass
@@ -118,8 +121,16 @@ class KubeStandIn(KubeVerbs):
             Scripted(status, message, retry_after) for _ in range(times)
         )
 
-    def delay(self, verb: str, resource: str, seconds: float, *, after: bool = False) -> None:
-        self.delays[(verb, resource)] = Delay(seconds, after)
+    def delay(
+        self,
+        verb: str,
+        resource: str,
+        seconds: float,
+        *,
+        after: bool = False,
+        when: Callable[[KubeRequest], bool] | None = None,
+    ) -> None:
+        self.delays[(verb, resource)] = Delay(seconds, after, when)
 
     def calls(self, verb: str | None = None, resource: str | None = None) -> list[KubeRequest]:
         return [r for r in self.requests if verb in (None, r.verb) and resource in (None, r.resource)]
@@ -196,6 +207,8 @@ class KubeStandIn(KubeVerbs):
             details = {"retryAfterSeconds": s.retry_after} if s.retry_after is not None else None
             raise KubeError(s.status, REASONS.get(s.status, "InternalError"), s.message, details, retry)
         delay = self.delays.get((route.verb, route.resource))
+        if delay is not None and delay.when is not None and not delay.when(rec):
+            delay = None
         if delay is not None and not delay.after:
             await self._sleep(delay.seconds)
         answer = self._dispatch(request, route, raw)

@@ -31,7 +31,7 @@ SLUG = "checkout-api-5xx-above-slo"
 
 
 @asynccontextmanager
-async def serve(slack: SlackStandIn, redis_url: str, tmp_path: Path, port: int) -> AsyncIterator[Any]:
+async def serve(slack: SlackStandIn, redis_url: str, tmp_path: Path, port: int, **extra: str) -> AsyncIterator[Any]:
     env = firebreak_env(
         f"{slack.url}/api/",
         REDIS_URL=redis_url,
@@ -40,6 +40,7 @@ async def serve(slack: SlackStandIn, redis_url: str, tmp_path: Path, port: int) 
         FIREBREAK_PORT=str(port),
         FIREBREAK_JOB_LEASE="1",
         FIREBREAK_DATA_DIR=str(tmp_path / "data"),
+        **extra,
     )
     log = (tmp_path / f"serve-{port}-{datetime.now(UTC):%H%M%S%f}.log").open("wb")
     proc = await asyncio.create_subprocess_exec(
@@ -59,10 +60,12 @@ async def declare(port: int, slack: SlackStandIn) -> None:
     await command(port, slack, f"declare sev2 {TITLE}", "CGENERAL", "trig-crash-1", "Declaring SEV2")
 
 
-async def command(port: int, slack: SlackStandIn, text: str, channel: str, trigger: str, ack: str = "") -> None:
+async def command(
+    port: int, slack: SlackStandIn, text: str, channel: str, trigger: str, ack: str = "", user: str = "UALICE"
+) -> None:
     form = slash_command(
         text,
-        user="UALICE",
+        user=user,
         channel=channel,
         command="/incident",
         response_url=slack.response_url("crash"),
