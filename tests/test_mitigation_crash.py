@@ -35,7 +35,7 @@ async def only_expiries_left(redis_url: str) -> None:
 
         async def done() -> bool:
             left = await client.zrange("fb:jobs:due", 0, -1)
-            return all(j.startswith("mitigation-expire:") for j in left)
+            return all(str(j).startswith("mitigation-expire:") for j in left)
 
         await eventually(done, within=20, what="jobs never finished")
     finally:
