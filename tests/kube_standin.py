@@ -67,6 +67,8 @@ class Scripted:
     status: int
     message: str
     retry_after: int | None = None
+    when: Callable[[KubeRequest], bool] | None = None
+    """Only a request this accepts takes the failure (a real write, not its dry run)."""
 
 
 @dataclass
@@ -115,10 +117,11 @@ class KubeStandIn(KubeVerbs):
         times: int = 1,
         message: str = "",
         retry_after: int | None = None,
+        when: Callable[[KubeRequest], bool] | None = None,
     ) -> None:
         message = message or f"Internal error occurred: scripted {status}"
         self.failures.setdefault((verb, resource), []).extend(
-            Scripted(status, message, retry_after) for _ in range(times)
+            Scripted(status, message, retry_after, when) for _ in range(times)
         )
 
     def delay(
@@ -201,7 +204,8 @@ class KubeStandIn(KubeVerbs):
         rec.impersonated = request.headers.get("Impersonate-User")
         rec.user = rec.impersonated or self.user
         self._authorize(route, rec.impersonated, rec.user)
-        if queue := self.failures.get((route.verb, route.resource)):
+        queue = self.failures.get((route.verb, route.resource))
+        if queue and (queue[0].when is None or queue[0].when(rec)):
             s = queue.pop(0)
             retry = {"Retry-After": str(s.retry_after)} if s.retry_after is not None else {}
             details = {"retryAfterSeconds": s.retry_after} if s.retry_after is not None else None

@@ -23,14 +23,14 @@ PLAN_SECONDS = 60.0
 ACTIVE = (MitigationState.PENDING, MitigationState.APPROVED, MitigationState.RUNNING, MitigationState.DONE)
 
 
-async def make_plan(playbook: Playbook, clusters: Clusters, params: Params) -> Plan:
+async def make_plan(playbook: Playbook, clusters: Clusters, params: Params, as_user: str | None) -> Plan:
     """The plan against the live cluster, with the API server's dry run of each write. Any failure to read
     the cluster fails the request with the reason: nothing is recorded or queued."""
     cluster = await clusters.get(params.cluster)
     try:
         async with asyncio.timeout(PLAN_SECONDS):
             plan = await playbook.plan(cluster, params, cluster_name=cluster.name)
-            return plan if plan.refused else await playbook.check(cluster, plan)
+            return plan if plan.refused else await playbook.check(cluster, plan, as_user=as_user)
     except ClusterError as exc:
         raise FirebreakError(f"Couldn't plan `{playbook.name}` on cluster {cluster.name}: {exc}") from None
     except TimeoutError:
@@ -73,7 +73,7 @@ class Mitigating(Records):
         rule = self.config.mitigation.rule(playbook.name)
         await approvals.check_requester(self.chat, requester, playbook.name, rule)
         as_user = self._impersonating(requester)
-        plan = plan or await make_plan(playbook, self.clusters, params)
+        plan = plan or await make_plan(playbook, self.clusters, params, as_user)
         now = self.clock()
         state = MitigationState.PENDING
         reason = None

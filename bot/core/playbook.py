@@ -54,14 +54,16 @@ class Playbook(ABC):
     @abstractmethod
     async def plan(self, cluster: Cluster, params: Any, *, cluster_name: str) -> Plan: ...
 
-    async def check(self, cluster: Cluster, plan: Plan) -> Plan:
-        """The API server's dry run (dryRun=All) of each write, recorded on the plan; a few at a time."""
+    async def check(self, cluster: Cluster, plan: Plan, *, as_user: str | None = None) -> Plan:
+        """The API server's dry run (dryRun=All) of each write, recorded on the plan; a few at a time.
+
+        As `as_user` when writes will impersonate someone: the dry run then meets that person's RBAC."""
         gate = asyncio.Semaphore(self.DRY_RUN_CONCURRENCY)
 
         async def one(change: Change) -> str | None:
             async with gate:
                 try:
-                    await self.apply(cluster, change, dry_run=True, as_user=None)
+                    await self.apply(cluster, change, dry_run=True, as_user=as_user)
                 except ClusterError as exc:
                     return f"{change.target}: {exc}"
                 return None

@@ -78,7 +78,7 @@ class Running(Mitigating):
         playbook = self.playbooks.get(m.playbook)
         params = playbook.params.model_validate(m.params)
         try:
-            fresh = await make_plan(playbook, self.clusters, params)
+            fresh = await make_plan(playbook, self.clusters, params, m.as_user)
         except FirebreakError as exc:
             await self._fail(incident, m, str(exc), op)
             return

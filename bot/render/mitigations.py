@@ -114,7 +114,7 @@ def mitigation_post(incident: Incident, m: Mitigation) -> tuple[str, list[Block]
     plan = m.plan
     undo = f" · undoes M{m.undo_of}" if m.undo_of else ""
     head = (
-        f"{STATE_ICON[m.state]} *{incident.ref} {m.ref}* · `{m.playbook}` on *{plan.cluster}* · "
+        f"{icon(m)} *{incident.ref} {m.ref}* · `{m.playbook}` on *{plan.cluster}* · "
         f"asked by <@{m.requester}>{undo}"
     )
     blocks: list[Block] = [section(head), context(f"`{params_text(m.params)}` · {m.state.value}")]
@@ -139,8 +139,15 @@ def mitigation_post(incident: Incident, m: Mitigation) -> tuple[str, list[Block]
     return text, blocks
 
 
+def icon(m: Mitigation) -> str:
+    """A run that finished with failures is not green."""
+    if m.state is MitigationState.DONE and (m.count(Outcome.FAILED) or m.count(Outcome.UNKNOWN)):
+        return ":large_orange_circle:"
+    return STATE_ICON[m.state]
+
+
 def result_post(incident: Incident, m: Mitigation) -> tuple[str, list[Block]]:
-    head = f"{STATE_ICON[m.state]} *{incident.ref} {m.ref}* `{m.playbook}` on *{m.plan.cluster}*: {tally(m)}"
+    head = f"{icon(m)} *{incident.ref} {m.ref}* `{m.playbook}` on *{m.plan.cluster}*: {tally(m)}"
     blocks: list[Block] = [section(head)]
     lines = listed([result_line(r) for r in m.results], len(m.results), "objects")
     if lines:
