@@ -168,3 +168,34 @@ async def test_drain_through_the_bot_shows_progress_and_names_blocked_pods(
         progress = [c for c in slack.calls_to("chat.update") if "Running:" in str(c.get("blocks"))]
         assert progress, "the plan message showed progress while it ran"
         assert m1.undo_params == {"nodes": "a100-0", "cluster": "prod"}
+
+
+async def test_deploy_freeze_shows_in_topic_and_summary_until_undone(
+    slack: SlackStandIn, redis_url: str, kube: KubeStandIn, tmp_path: Path
+) -> None:
+    def team(obj: dict[str, object]) -> None:
+        obj["metadata"].setdefault("labels", {}).update(team="payments")  # type: ignore[attr-defined]
+
+    kube.add_application("payments-api")
+    kube.add_kustomization("payments-infra")
+    kube.add_application("search")  # another team's: left alone
+    kube.change("applications", "payments-api", "argocd", team)
+    kube.change("kustomizations", "payments-infra", "flux-system", team)
+    async with firebreak_with_cluster(slack, redis_url, kube, tmp_path) as bot:
+        inc = await declare(bot)
+        await mitigate(bot, inc, "freeze selector=team=payments")
+        await click(bot, inc, plan_message(bot, inc, "M1"), APPROVE, "UBOB")
+        assert "automated" not in kube.get("applications", "payments-api", "argocd")["spec"]["syncPolicy"]
+        assert kube.get("kustomizations", "payments-infra", "flux-system")["spec"]["suspend"] is True
+        assert "automated" in kube.get("applications", "search", "argocd")["spec"]["syncPolicy"]
+        channel = slack.channels[inc.channel_id or ""]
+        assert ":octagonal_sign: DEPLOY FREEZE" in channel.topic
+        assert "*M1* freeze" in text_of(channel.messages[0])
+
+        await click(bot, inc, result_message(bot, inc, "M1"), "fb_mit_undo", "UBOB")
+        assert "unfreeze" in text_of(plan_message(bot, inc, "M2"))
+        await click(bot, inc, plan_message(bot, inc, "M2"), APPROVE, "UALICE")
+        policy = kube.get("applications", "payments-api", "argocd")["spec"]["syncPolicy"]
+        assert policy == {"automated": {"prune": True, "selfHeal": True}}, "restored exactly"
+        assert not kube.get("kustomizations", "payments-infra", "flux-system")["spec"].get("suspend")
+        assert "FREEZE" not in channel.topic and (await bot.fb.service.get(inc.id)).active == ()
