@@ -12,7 +12,7 @@ from bot.core.playbook import Playbook, PlaybookRegistry
 
 def discover(config: IncidentConfig) -> PlaybookRegistry:
     """Every playbook in this package: a new playbook is one new module, nothing else changes."""
-    registry = PlaybookRegistry()
+    registry = PlaybookRegistry(config.command)
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if info.name.startswith("_"):
             continue

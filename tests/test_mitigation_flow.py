@@ -104,7 +104,7 @@ async def test_request_approve_run_and_undo(bot: Harness, kube: KubeStandIn) -> 
 async def test_reject_and_refusals(bot: Harness, kube: KubeStandIn) -> None:
     inc = await declare(bot)
     assert ":warning: name either nodes=a,b,c or pool=<name>" in await mitigate(bot, inc, "cordon")
-    assert "Usage: `mitigate cordon" in bot.last_reply()
+    assert "Usage: `/incident mitigate cordon" in bot.last_reply()
     assert "There is no playbook 'reboot'" in await mitigate(bot, inc, "reboot nodes=a")
     assert "No such node: nope" in await mitigate(bot, inc, "cordon nodes=nope")
 

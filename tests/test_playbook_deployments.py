@@ -101,7 +101,7 @@ async def test_deployment_playbooks_are_registered_with_their_undo(registry: Pla
 async def test_a_mistake_gets_the_usage_line(registry: PlaybookRegistry, name: str, text: str, message: str) -> None:
     with pytest.raises(UsageError, match=message) as caught:
         registry.parse(name, text)
-    assert f"Usage: `{USAGES[name]}`" in str(caught.value)
+    assert f"Usage: `/incident {USAGES[name]}`" in str(caught.value)
 
 
 @pytest.mark.parametrize(("name", "extra"), [(n, " replicas=2" if n == "scale" else "") for n in USAGES])

@@ -92,7 +92,7 @@ async def plan_for(registry: PlaybookRegistry, cluster: KubeCluster, text: str) 
 async def test_drain_is_registered_with_its_usage_line_and_concurrency(registry: PlaybookRegistry) -> None:
     with pytest.raises(UsageError, match="name either nodes=a,b,c or pool=<name>") as caught:
         registry.parse("drain", "cluster=prod")
-    assert "Usage: `mitigate drain nodes=a,b | pool=<name> [cluster=<context>]`" in str(caught.value)
+    assert "Usage: `/incident mitigate drain nodes=a,b | pool=<name> [cluster=<context>]`" in str(caught.value)
     drain = registry.get("drain")
     assert (drain.undo_with, drain.lasting, drain.concurrency) == ("uncordon", True, 10)
     tuned = discover(IncidentConfig(mitigation=MitigationConfig(drain=DrainLimits(concurrency=3))))

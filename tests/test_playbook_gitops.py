@@ -87,7 +87,7 @@ async def planned(registry: PlaybookRegistry, cluster: KubeCluster, name: str, t
 async def test_a_mistake_gets_the_usage_line(registry: PlaybookRegistry, name: str, text: str, message: str) -> None:
     with pytest.raises(UsageError, match=re.escape(message)) as caught:
         registry.parse(name, text)
-    assert f"Usage: `{registry.get(name).usage}`" in str(caught.value)
+    assert f"Usage: `/incident {registry.get(name).usage}`" in str(caught.value)
     _, params = registry.parse("freeze", "'selector=tier in (web, api),!legacy,team==payments'")
     assert params.model_dump()["selector"] == "tier in (web, api),!legacy,team==payments"
 

@@ -51,7 +51,7 @@ async def test_every_playbook_module_is_registered(registry: PlaybookRegistry) -
 async def test_a_mistake_gets_the_usage_line(registry: PlaybookRegistry, text: str, message: str) -> None:
     with pytest.raises(UsageError, match=message) as caught:
         registry.parse("cordon", text)
-    assert "Usage: `mitigate cordon nodes=a,b | pool=<name> [cluster=<context>]`" in str(caught.value)
+    assert "Usage: `/incident mitigate cordon nodes=a,b | pool=<name> [cluster=<context>]`" in str(caught.value)
 
 
 async def test_cordon_plan_says_what_changes_from_what_and_runs_once(

@@ -119,7 +119,9 @@ class Playbook(ABC):
 class PlaybookRegistry:
     """Playbooks by name; the composition root fills it from the modules in playbooks/."""
 
-    def __init__(self) -> None:
+    def __init__(self, command: str = "/incident") -> None:
+        self.command = command
+        """The team's slash command, so a usage line can be pasted back as it is."""
         self._playbooks: dict[str, Playbook] = {}
 
     def add(self, playbook: Playbook) -> None:
@@ -144,13 +146,13 @@ class PlaybookRegistry:
         for token in shlex.split(text):
             key, sep, value = token.partition("=")
             if not sep or not key:
-                raise UsageError(f"Parameters are key=value, got {token!r}. Usage: `{playbook.usage}`")
+                raise UsageError(f"Parameters are key=value, got {token!r}. Usage: `{self.command} {playbook.usage}`")
             values[key.replace("-", "_")] = value
         try:
             return playbook, playbook.params.model_validate(values)
         except ValidationError as exc:
             problems = "; ".join(_problem(e) for e in exc.errors())
-            raise UsageError(f"{problems}. Usage: `{playbook.usage}`") from None
+            raise UsageError(f"{problems}. Usage: `{self.command} {playbook.usage}`") from None
 
 
 def _problem(error: Any) -> str:
