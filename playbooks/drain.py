@@ -201,17 +201,15 @@ class Drain(Playbook):
     @staticmethod
     def _eviction(pod: Pod, budgets: list[Budget]) -> Change:
         assert pod.owner is not None
-        facts = {
-            "node": pod.node,
-            "owner": f"{pod.owner[0]}/{pod.owner[1]}",
-            "budget": ", ".join(b.shown for b in budgets) or "none",
-        }
+        facts = {"node": pod.node, "owner": f"{pod.owner[0]}/{pod.owner[1]}"}
         return Change(
             target=pod.target,
             before=facts | {"evicted": "no"},
             after=facts | {"evicted": "yes"},
             evict=True,
             phase=1,
+            # Allowed disruptions move as pods come and go: shown, but a change in them asks for no new approval.
+            context={"budget": ", ".join(b.shown for b in budgets) or "none"},
         )
 
     def _pod_notes(self, triage: Triage, covering: dict[str, list[Budget]]) -> list[str]:
@@ -259,7 +257,7 @@ class Drain(Playbook):
                 if exc.status != 429:
                     raise
                 if dry_run:  # one attempt: say which budget refuses it now, from the plan's facts
-                    budget = change.before.get("budget", "none")
+                    budget = change.context.get("budget", "none")
                     why = f"PodDisruptionBudget {budget} refuses it now" if budget != "none" else "refused now"
                     raise ClusterError(f"{why}: {exc}", status=429, reason=exc.reason) from None
                 left = deadline - loop.time()

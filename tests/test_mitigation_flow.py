@@ -209,3 +209,20 @@ async def test_mitigate_button_opens_a_modal_checked_before_the_ack(bot: Harness
     assert (status, body) == (200, "")
     await bot.settle()
     assert "schedulable yes → *no*" in text_of(plan_message(bot, inc, "M1"))
+
+
+async def test_one_run_at_a_time_per_object(bot: Harness, kube: KubeStandIn) -> None:
+    inc = await declare(bot)
+    await mitigate(bot, inc, "cordon nodes=a100-5")
+    # Another run (another request, another replica) is changing a100-5 right now.
+    held = await bot.fb.service.mitigation.mitigations.lock_targets(["prod/Node/a100-5"], "someone-else", 30)
+    assert held is None
+    await click(bot, inc, plan_message(bot, inc, "M1"), APPROVE, "UBOB")
+    m1 = await bot.fb.service.mitigation.get(inc.id, 1)
+    assert m1.state is MitigationState.FAILED and "Another run is changing prod/Node/a100-5" in (m1.reason or "")
+    assert node_writes(kube) == [] and buttons(plan_message(bot, inc, "M1")) == {}
+    await bot.fb.service.mitigation.mitigations.unlock_targets(["prod/Node/a100-5"], "someone-else")
+    await mitigate(bot, inc, "cordon nodes=a100-5")
+    await click(bot, inc, plan_message(bot, inc, "M2"), APPROVE, "UBOB")
+    assert node_writes(kube) == ["a100-5"]
+    assert await bot.fb.service.mitigation.mitigations.lock_targets(["prod/Node/a100-5"], "next", 30) is None

@@ -60,16 +60,22 @@ class Playbook(ABC):
         As `as_user` when writes will impersonate someone: the dry run then meets that person's RBAC."""
         gate = asyncio.Semaphore(self.DRY_RUN_CONCURRENCY)
 
+        waits: list[str] = []
+
         async def one(change: Change) -> str | None:
             async with gate:
                 try:
                     await self.apply(cluster, change, dry_run=True, as_user=as_user)
                 except ClusterError as exc:
+                    if exc.status == 429:  # "not now" (a disruption budget), which the run waits out
+                        waits.append(f"{change.target}: {exc} The run retries it.")
+                        return None
                     return f"{change.target}: {exc}"
                 return None
 
         found = await asyncio.gather(*(one(c) for c in plan.writes))
-        return plan.model_copy(update={"dry_run": [f for f in found if f is not None]})
+        notes = [*plan.notes, *sorted(waits)]
+        return plan.model_copy(update={"dry_run": [f for f in found if f is not None], "notes": notes})
 
     async def run(self, cluster: Cluster, plan: Plan, *, as_user: str | None = None) -> list[Result]:
         """Each write once, phase by phase; each object's result, the API's own words when it fails.

@@ -134,7 +134,15 @@ class Running(Mitigating):
 
         for phase in sorted({c.phase for c in changes}):
             gate = asyncio.Semaphore(playbook.concurrency)
-            await asyncio.gather(*(one(i, gate) for i, c in enumerate(changes) if c.phase == phase))
+            # A task group, not gather: if one step fails unexpectedly (the store went away, the lease was
+            # lost), the others stop before their next call instead of carrying on unrecorded.
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for i, c in enumerate(changes):
+                        if c.phase == phase:
+                            group.create_task(one(i, gate))
+            except BaseExceptionGroup as failed:
+                raise failed.exceptions[0] from None  # the worker decides on the first cause (lease, store)
         return [results[i] for i in range(len(changes))]
 
     @contextlib.asynccontextmanager

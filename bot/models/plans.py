@@ -67,6 +67,9 @@ class Change(BaseModel):
     """Already in the target state: reported as such, nothing is written."""
     phase: int = 0
     """Every write of a lower phase finishes before any of a higher one starts (drain: cordon, then evict)."""
+    context: dict[str, str] = Field(default_factory=dict)
+    """Facts shown beside the change that do not gate it: they may move between plan and approval (a budget's
+    allowed disruptions as pods come and go) without the plan having to be approved again."""
 
 
 class Plan(BaseModel):

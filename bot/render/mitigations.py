@@ -61,6 +61,7 @@ def change_line(c: Change) -> str:
         if c.before.get(k) != c.after.get(k)
     ]
     same = [f"{k} {c.before[k]}" for k in keys if k in c.before and c.before.get(k) == c.after.get(k)]
+    same += [f"{k} {v}" for k, v in c.context.items()]
     line = f"• `{c.target}`: " + ("; ".join(moved) or "no change")
     if same:
         line += f" _({', '.join(same)})_"
