@@ -94,8 +94,11 @@ async def test_request_approve_run_and_undo(bot: Harness, kube: KubeStandIn) -> 
     assert (await bot.fb.service.get(inc.id)).active == ()
 
     kinds = [(e.payload.kind.value, getattr(e.payload, "action", "")) for e in await bot.fb.service.timeline(inc.id)]
-    for action in ("requested", "approved", "started", "done", "active"):
+    for action in ("requested", "approved", "started", "call", "done", "active"):
         assert ("mitigation", action) in kinds, action
+    await bot.run("timeline", user="UALICE", channel=inc.channel_id or "")
+    shown = str(bot.slack.responses[-1]["blocks"])
+    assert "*M1* `cordon`: 1 API call(s)" in shown and "*M2* `uncordon`: 1 API call(s)" in shown
     audit = await bot.fb.service.mitigation.audit_log(inc.id, limit=100)
     calls = [(e.number, e.target, e.outcome) for e in audit if e.action == "call"]
     assert (1, "Node/a100-0", "done") in calls and (2, "Node/a100-0", "done") in calls

@@ -119,14 +119,7 @@ class Running(Mitigating):
                 result = await playbook.attempt(cluster, changes[i], as_user=m.as_user)
                 await self.mitigations.step(m.incident_id, m.number, i, result)
                 results[i] = result
-                await self.audit(
-                    m,
-                    "call" if not changes[i].noop else "skip",
-                    op.part(f"call:{m.number}:{i}"),
-                    target=str(result.target),
-                    outcome=result.outcome.value,
-                    detail=result.message,
-                )
+                await self._record_call(m, i, result, noop=changes[i].noop, op=op)
             now = asyncio.get_running_loop().time()
             if now - last_shown >= PROGRESS_SECONDS:
                 last_shown = now
@@ -144,6 +137,25 @@ class Running(Mitigating):
             except BaseExceptionGroup as failed:
                 raise failed.exceptions[0] from None  # the worker decides on the first cause (lease, store)
         return [results[i] for i in range(len(changes))]
+
+    async def _record_call(self, m: Mitigation, i: int, result: Result, *, noop: bool, op: Op) -> None:
+        """Each API call, with its result, in the audit stream and the timeline (which shows a run's calls
+        folded into one line; `/incident audit` lists them one by one)."""
+        action = "skip" if noop else "call"
+        detail = f"{result.target}: {result.outcome.value}" + (f": {result.message}" if result.message else "")
+        await self.audit(
+            m,
+            action,
+            op.part(f"call:{m.number}:{i}"),
+            target=str(result.target),
+            outcome=result.outcome.value,
+            detail=result.message,
+        )
+        if noop:
+            return  # no call was made: the audit says it was skipped, the timeline has only calls
+        payload = Mitigated(number=m.number, playbook=m.playbook, action=action, text=detail)
+        event = TimelineEvent(at=self.clock(), payload=payload)
+        await self.store.append(m.incident_id, event, op.part(f"timeline:{m.number}:call:{i}"))
 
     @contextlib.asynccontextmanager
     async def _renewing(self, targets: list[str], op: Op) -> AsyncIterator[None]:

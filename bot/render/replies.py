@@ -10,7 +10,7 @@ from bot.core.config import IncidentConfig
 from bot.models import IC, Incident, TimelineEvent
 from bot.render.blocks import Block, chunks, context, fitting, incident_fields, pages, section
 from bot.render.mrkdwn import mention, slack_time, user_text
-from bot.render.timeline import event_line, pin_view
+from bot.render.timeline import calls_line, event_line, folded, pin_view
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def list_reply(incidents: list[Incident], command: str) -> Reply:
 def timeline_reply(incident: Incident, events: list[TimelineEvent], command: str, page: int = 1) -> Reply:
     """One page of the timeline, newest page first, sized to fit one Slack message; says where the rest is."""
     pins = pin_view(events)
-    lines = [event_line(e, pins) for e in events]
+    lines = [calls_line(*e) if isinstance(e, tuple) else event_line(e, pins) for e in folded(events)]
     split = pages(lines) or [[]]
     page = min(max(page, 1), len(split))
     shown = split[page - 1]

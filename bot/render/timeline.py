@@ -105,6 +105,33 @@ def pin_view(events: list[TimelineEvent]) -> PinView:
     return PinView(frozenset(ts for ts, n in pins.items() if unpins[ts] >= n), texts)
 
 
+def folded(events: list[TimelineEvent]) -> list[TimelineEvent | tuple[TimelineEvent, int, int]]:
+    """A run's API calls, folded into one entry per run of consecutive calls: (first, calls, failed).
+    Every call stays in the record (the postmortem reads them); a 600-pod drain is one line here."""
+    out: list[TimelineEvent | tuple[TimelineEvent, int, int]] = []
+    for e in events:
+        p = e.payload
+        if isinstance(p, Mitigated) and p.action == "call":
+            failed = int(": failed" in p.text or ": unknown" in p.text)
+            last = out[-1] if out else None
+            prior = last[0].payload if isinstance(last, tuple) else None
+            if isinstance(last, tuple) and isinstance(prior, Mitigated) and prior.number == p.number:
+                out[-1] = (last[0], last[1] + 1, last[2] + failed)
+                continue
+            out.append((e, 1, failed))
+        else:
+            out.append(e)
+    return out
+
+
+def calls_line(first: TimelineEvent, calls: int, failed: int) -> str:
+    p = first.payload
+    assert isinstance(p, Mitigated)
+    fails = f", {failed} failed" if failed else ""
+    what = f"*M{p.number}* `{p.playbook}`: {calls} API call(s){fails} (`/incident audit` lists each)"
+    return f"{slack_time(first.at)} {EVENT_EMOJI.get(first.kind, '•')} {what}"
+
+
 def event_line(e: TimelineEvent, pins: PinView | None = None) -> str:
     """One timeline line; updates, notes and pins say what they are, since their text is the person's own."""
     pins = pins or PinView()
