@@ -4,6 +4,7 @@ refusal on the way."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -229,3 +230,32 @@ async def test_one_run_at_a_time_per_object(bot: Harness, kube: KubeStandIn) -> 
     await click(bot, inc, plan_message(bot, inc, "M2"), APPROVE, "UBOB")
     assert node_writes(kube) == ["a100-5"]
     assert await bot.fb.service.mitigation.mitigations.lock_targets(["prod/Node/a100-5"], "next", 30) is None
+
+
+async def test_two_approvers_at_once_run_it_once(bot: Harness, kube: KubeStandIn) -> None:
+    inc = await declare(bot)
+    await mitigate(bot, inc, "cordon nodes=a100-0")
+    plan = plan_message(bot, inc, "M1")
+
+    def clicked(user: str, n: int) -> dict[str, object]:
+        action = {"type": "button", "action_id": APPROVE, "value": f"{inc.id}:1", "action_ts": f"{n}.7"}
+        return {
+            "channel": {"id": inc.channel_id},
+            "message": {"ts": plan["ts"]},
+            "trigger_id": f"trig-race-{n}",
+            "response_url": bot.slack.response_url(f"race{n}"),
+            "actions": [action],
+        }
+
+    statuses = await asyncio.gather(
+        *(bot.interaction("block_actions", user=u, **clicked(u, n)) for n, u in enumerate(["UBOB", "UCAROL"]))
+    )
+    # Slack retries one delivery: the same trigger id is recorded once.
+    retried = await bot.interaction("block_actions", user="UBOB", **clicked("UBOB", 0))
+    assert [s for s, _ in [*statuses, retried]] == [200, 200, 200]
+    await bot.settle()
+    m1 = await bot.fb.service.mitigation.get(inc.id, 1)
+    assert m1.state is MitigationState.DONE and len(m1.approvals) == 1
+    assert node_writes(kube) == ["a100-0"]
+    answers = sorted(r.get("text", "") for r in bot.slack.responses[-2:])
+    assert any("Approved M1" in a for a in answers) and any("no longer act" in a for a in answers)
