@@ -113,7 +113,6 @@ def make_settings(slack: SlackStandIn, redis_url: str | None, **overrides: objec
         "slack_api_url": f"{slack.url}/api/",
         "redis_url": redis_url,
         "announce_channel": slack.by_name("incidents").id,
-        "reminder_interval_seconds": 3600,
     }
     values.update(overrides)
     return Settings.model_validate(values)

@@ -17,7 +17,9 @@ async def test_declare_opens_channel_announces_and_records(bot: Harness) -> None
     name = f"inc-{datetime.now(UTC):%Y%m%d}-checkout-api-5xx-above-slo"
     channel = bot.slack.by_name(name)
     assert "UALICE" in channel.members
-    assert channel.topic.startswith("SEV2 | investigating | IC <@UALICE> | INC-1")
+    due = (await bot.fb.service.get(1)).next_update_due
+    assert due is not None
+    assert channel.topic.startswith(f"SEV2 | investigating | IC <@UALICE> | next update {due:%H:%M} UTC | INC-1")
     summary = channel.messages[0]
     assert summary["blocks"][0]["text"]["text"] == "INC-1 · Checkout API 5xx above SLO"
 

@@ -17,7 +17,7 @@ from tests.conftest import free_port
 from tests.harness import eventually, sign
 from tests.kube_standin import KubeRequest, KubeStandIn
 from tests.slack_standin import Channel, SlackStandIn
-from tests.test_crash_recovery import SLUG, command, declare, queue_empty, serve
+from tests.test_crash_recovery import SLUG, command, declare, only_scheduled, queue_empty, serve
 
 
 def keyed(channel: Channel, suffix: str) -> list[dict[str, Any]]:
@@ -34,8 +34,7 @@ async def only_expiries_left(redis_url: str) -> None:
     try:
 
         async def done() -> bool:
-            left = await client.zrange("fb:jobs:due", 0, -1)
-            return all(str(j).startswith("mitigation-expire:") for j in left)
+            return await only_scheduled(client)
 
         await eventually(done, within=20, what="jobs never finished")
     finally:

@@ -9,7 +9,7 @@ from bot.models import IcHandoff, NoteAdded
 from bot.render.timeline import event_text
 from bot.root.settings import Settings
 from tests.conftest import make_settings
-from tests.harness import Harness, eventually, running
+from tests.harness import Harness, running
 from tests.slack_standin import SlackStandIn
 
 
@@ -58,43 +58,6 @@ async def test_embedded_redis_keeps_state_across_restarts(slack: SlackStandIn, t
         (incident,) = await second.fb.service.list_open()
         assert incident.title == "Embedded state" and incident.channel_id
     assert (tmp_path / "data").is_dir()
-
-
-async def test_overdue_update_reminds_the_ic_once_per_cadence(bot: Harness) -> None:
-    await bot.run("declare sev1 Model server OOM", user="UALICE")
-    (inc,) = await bot.fb.service.list_open()
-    channel = bot.slack.channels[inc.channel_id]  # type: ignore[index]
-    assert await bot.fb.service.remind_due() == 0
-    bot.clock.advance(minutes=31)  # SEV1 cadence is 30 min
-    assert await bot.fb.service.remind_due() == 1
-    assert await bot.fb.service.remind_due() == 0, "leased and rescheduled: no double reminder"
-    reminder = channel.messages[-1]
-    assert reminder["text"].startswith("<@UALICE> a status update for INC-1 is due (none has been posted yet)")
-    bot.clock.advance(minutes=10)
-    await bot.run("update restarted with larger limits next 45", channel=channel.id)
-    bot.clock.advance(minutes=40)
-    assert await bot.fb.service.remind_due() == 0, "the IC's own ETA (45 min) counts"
-    bot.clock.advance(minutes=6)
-    assert await bot.fb.service.remind_due() == 1
-    assert "the last one was 46 min ago" in channel.messages[-1]["text"]
-    await bot.run("resolve", channel=channel.id)
-    bot.clock.advance(hours=5)
-    assert await bot.fb.service.remind_due() == 0, "resolved incidents are not chased"
-
-
-async def test_reminder_loop_runs_in_the_app(settings: Settings, slack: SlackStandIn) -> None:
-    async with running(settings.model_copy(update={"reminder_interval_seconds": 0.05}), slack) as h:
-        await h.run("declare sev1 Loop check")
-        h.clock.advance(hours=1)
-        await eventually(
-            lambda: any(
-                m["text"].startswith("<@UALICE> a status update") for ch in slack.channels.values() for m in ch.messages
-            ),
-            within=5,
-            what="no reminder posted by the loop",
-        )
-        _, metrics = await h.get("/metrics")
-        assert "firebreak_update_reminders_total 1.0" in metrics
 
 
 async def test_concurrent_changes_all_land(bot: Harness) -> None:

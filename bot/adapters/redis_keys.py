@@ -95,7 +95,3 @@ class Keys:
     @property
     def open_set(self) -> str:
         return f"{self.prefix}:open"
-
-    @property
-    def due(self) -> str:
-        return f"{self.prefix}:due"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-# Compare-and-set of the record plus its indexes and timeline events, so readers never see half a change.
-# KEYS: incident, timeline, open set, due set, channel index, channel-name index, applied ops.
-# ARGV: expected version ('new' to insert), new version, doc, id, open?, due score, has channel?, op key,
-#       events as one JSON array, then each event.
+# Compare-and-set of the record plus its indexes, its timeline events and its reminder job, so readers never
+# see half a change and a reminder is never lost or doubled: the job at the record's `reminder.at` is created
+# (and the previous one withdrawn) in the same step as the record that asks for it.
+# KEYS: incident, timeline, open set, jobs due set, channel index, channel-name index, applied ops, jobs wake.
+# ARGV: expected version ('new' to insert), new version, doc, id, open?, has channel?, op key, reminder job id
+#       ('' for none), its job doc, its due score, job key prefix, events as one JSON array, then each event.
 # An op key applied before returns {2, events it saved}: a repeat applies nothing twice.
 SAVE = """
-local done = redis.call('HGET', KEYS[7], ARGV[8])
+local done = redis.call('HGET', KEYS[7], ARGV[7])
 if done then return {2, done} end
 local cur = redis.call('HGET', KEYS[1], 'version')
 if ARGV[1] == 'new' then
@@ -16,15 +18,36 @@ if ARGV[1] == 'new' then
 elseif cur ~= ARGV[1] then
   return {0, ''}
 end
-redis.call('HSET', KEYS[1], 'version', ARGV[2], 'doc', ARGV[3])
+local old = redis.call('HGET', KEYS[1], 'remind') or ''
+redis.call('HSET', KEYS[1], 'version', ARGV[2], 'doc', ARGV[3], 'remind', ARGV[8])
 if ARGV[5] == '1' then redis.call('SADD', KEYS[3], ARGV[4]) else redis.call('SREM', KEYS[3], ARGV[4]) end
-if ARGV[6] ~= '' then redis.call('ZADD', KEYS[4], ARGV[6], ARGV[4]) else redis.call('ZREM', KEYS[4], ARGV[4]) end
-if ARGV[7] == '1' then
+if ARGV[6] == '1' then
   redis.call('SET', KEYS[5], ARGV[4])
   redis.call('SET', KEYS[6], ARGV[4])
 end
-for i = 10, #ARGV do redis.call('XADD', KEYS[2], '*', 'e', ARGV[i]) end
-redis.call('HSET', KEYS[7], ARGV[8], ARGV[9])
+if old ~= ARGV[8] then
+  if old ~= '' then
+    redis.call('ZREM', KEYS[4], old)
+    local ok = ARGV[11] .. old
+    if redis.call('HGET', ok, 'state') == 'running' then
+      redis.call('EXPIRE', ok, 86400)  -- its worker completes it; if that worker died, nothing reclaims it
+    else
+      redis.call('DEL', ok)
+    end
+  end
+  if ARGV[8] ~= '' then
+    local nk = ARGV[11] .. ARGV[8]
+    local state = redis.call('HGET', nk, 'state')
+    if not state or state == 'done' then
+      redis.call('DEL', nk)
+      redis.call('HSET', nk, 'doc', ARGV[9], 'attempts', 0, 'owner', '', 'state', 'queued')
+      redis.call('ZADD', KEYS[4], ARGV[10], ARGV[8])
+      redis.call('PUBLISH', KEYS[8], ARGV[8])
+    end
+  end
+end
+for i = 13, #ARGV do redis.call('XADD', KEYS[2], '*', 'e', ARGV[i]) end
+redis.call('HSET', KEYS[7], ARGV[7], ARGV[12])
 return {1, ''}
 """
 
@@ -49,13 +72,6 @@ if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return 0 end
 if redis.call('SCARD', KEYS[1]) > 0 then return 0 end
 redis.call('XADD', KEYS[2], '*', 'e', ARGV[2])
 return 1
-"""
-
-# Lease due entries by pushing their score forward, so a crashed worker's reminders come back after the lease.
-LEASE_DUE = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], 'XX', ARGV[2], id) end
-return ids
 """
 
 # Who declared which title: the incident it is bound to, unless that one was resolved since (then a new id).

@@ -6,9 +6,8 @@ reply (redis-py retries on connection errors) applies nothing twice.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import cast
 
 import redis.asyncio as aioredis
@@ -17,6 +16,7 @@ from pydantic import TypeAdapter
 from bot.adapters import redis_scripts as lua
 from bot.adapters.redis_keys import Keys
 from bot.core.errors import AlreadyApplied, Busy, Conflict
+from bot.core.jobs import Job
 from bot.core.ports import LockKind
 from bot.models import Incident, TimelineEvent
 
@@ -24,15 +24,39 @@ EVENTS = TypeAdapter(list[TimelineEvent])
 CHANNEL_CLAIM_MS = 7 * 24 * 3600 * 1000
 
 
+REMINDER_JOB = "reminder"
+
+
+def reminder_job(incident: Incident) -> Job | None:
+    """The durable job that acts for the incident at `reminder.at`; its id names the time, so a moved
+    reminder is a new job and the old one is withdrawn in the same write."""
+    at = incident.reminder.at
+    if at is None or not incident.is_open:
+        return None
+    return Job(
+        id=f"{REMINDER_JOB}:{incident.id}:{int(at.timestamp() * 1000)}",
+        kind=REMINDER_JOB,
+        payload={"incident_id": incident.id, "at": at.isoformat()},
+        created_at=at,
+    )
+
+
 class RedisIncidentStore:
-    def __init__(self, client: aioredis.Redis, keys: Keys | None = None) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        keys: Keys | None = None,
+        *,
+        schedule: Callable[[Incident], Incident] | None = None,
+    ) -> None:
+        """`schedule` sets the record's next reminder time before each write (the core's Schedule.stamp)."""
         self.redis = client
         self.keys = keys or Keys()
+        self.schedule = schedule or (lambda incident: incident)
         self._save = client.register_script(lua.SAVE)
         self._append = client.register_script(lua.APPEND)
         self._pin = client.register_script(lua.PIN)
         self._unpin = client.register_script(lua.UNPIN)
-        self._lease_due = client.register_script(lua.LEASE_DUE)
         self._bind = client.register_script(lua.BIND_DECLARE)
         self._claim = client.register_script(lua.CLAIM)
         self._release = client.register_script(lua.RELEASE)
@@ -47,10 +71,10 @@ class RedisIncidentStore:
         return int(incident_id), bool(new)
 
     async def insert(self, incident: Incident, events: Sequence[TimelineEvent], op: str) -> Incident:
-        return await self._write(incident.model_copy(update={"version": 1}), "new", events, op)
+        return await self._write(self.schedule(incident.model_copy(update={"version": 1})), "new", events, op)
 
     async def save(self, incident: Incident, events: Sequence[TimelineEvent], op: str) -> Incident:
-        updated = incident.model_copy(update={"version": incident.version + 1})
+        updated = self.schedule(incident.model_copy(update={"version": incident.version + 1}))
         return await self._write(updated, str(incident.version), events, op)
 
     async def _write(self, incident: Incident, expected: str, events: Sequence[TimelineEvent], op: str) -> Incident:
@@ -59,12 +83,13 @@ class RedisIncidentStore:
             k.incident(incident.id),
             k.timeline(incident.id),
             k.open_set,
-            k.due,
+            k.jobs_due,
             k.channel(incident.channel_id or "-"),
             k.channel_name(incident.channel_name or "-"),
             k.applied(incident.id),
+            k.jobs_wake,
         ]
-        due = incident.next_update_due
+        job = reminder_job(incident)
         docs = [e.model_dump_json() for e in events]
         args = [
             expected,
@@ -72,9 +97,12 @@ class RedisIncidentStore:
             incident.model_dump_json(),
             str(incident.id),
             "1" if incident.is_open else "0",
-            str(due.timestamp()) if due and incident.is_open else "",
             "1" if incident.channel_id else "0",
             op,
+            job.id if job else "",
+            job.model_dump_json() if job else "",
+            repr(job.created_at.timestamp()) if job else "",
+            k.job_prefix,
             "[" + ",".join(docs) + "]",
             *docs,
         ]
@@ -133,11 +161,6 @@ class RedisIncidentStore:
     async def unpin(self, incident_id: int, message_ts: str, source: str, event: TimelineEvent) -> bool:
         keys = [self.keys.pin_sources(incident_id, message_ts), self.keys.timeline(incident_id)]
         return bool(await self._unpin(keys=keys, args=[source, event.model_dump_json()]))
-
-    async def due_for_reminder(self, now: datetime, lease_seconds: int, limit: int) -> list[int]:
-        now_s = now.timestamp()
-        ids = await self._lease_due(keys=[self.keys.due], args=[str(now_s), str(now_s + lease_seconds), str(limit)])
-        return [int(i) for i in ids]
 
     async def reserve_channel_name(self, name: str, incident_id: int) -> bool:
         key = self.keys.channel_claim(name)

@@ -11,7 +11,7 @@ from typing import TypeVar
 from bot.core.errors import AlreadyApplied, Conflict, FirebreakError, NotFound
 from bot.core.jobs import Op
 from bot.core.ports import IncidentStore
-from bot.models import Incident, TimelineEvent
+from bot.models import ActorKind, Incident, TimelineEvent
 
 CHANGE_ATTEMPTS = 25
 T = TypeVar("T")
@@ -77,6 +77,14 @@ async def atomically(
     raise FirebreakError(busy)
 
 
+def active(incident: Incident, events: Sequence[TimelineEvent]) -> Incident:
+    """Stamp the record with its last activity: a change a person (or an alert) made, not the scheduler's."""
+    by_people = [e.at for e in events if e.actor.kind in (ActorKind.USER, ActorKind.ALERT)]
+    if not by_people or (incident.last_activity_at and incident.last_activity_at >= max(by_people)):
+        return incident
+    return incident.model_copy(update={"last_activity_at": max(by_people)})
+
+
 async def get_incident(store: IncidentStore, incident_id: int, command: str | None = None) -> Incident:
     incident = await store.get(incident_id)
     if incident is None:
@@ -97,7 +105,7 @@ async def change_incident(
         return await get_incident(store, incident_id), done
     return await atomically(
         lambda: get_incident(store, incident_id),
-        lambda incident, events: store.save(incident, events, op.key),
+        lambda incident, events: store.save(active(incident, events), events, op.key),
         change,
         hint=hint,
         busy=f"INC-{incident_id} is being changed by many people at once; try again in a moment.",

@@ -18,6 +18,7 @@ from bot.models import (
     Incident,
     NoteAdded,
     Payload,
+    ReminderState,
     Reopened,
     Resolved,
     RoleAssigned,
@@ -28,6 +29,11 @@ from bot.models import (
 )
 
 Result = tuple[Incident, list[TimelineEvent]]
+
+
+def answered(i: Incident) -> ReminderState:
+    """An update answers the reminders: the streak ends, and the next reminder is for the next due time."""
+    return i.reminder.model_copy(update={"missed": 0, "escalated": False, "message_ts": None, "last_at": None})
 
 
 def check_update_status(status: Status | None, config: IncidentConfig) -> None:
@@ -116,10 +122,16 @@ class Changing(Verbs):
             due = now + (timedelta(minutes=next_minutes) if next_minutes else self.config.cadence(i.severity))
             new_status = status or i.status
             event = self._event(actor, StatusUpdated(text=text, status=new_status, next_update_due=due))
-            return i.model_copy(update={"status": new_status, "last_update_at": now, "next_update_due": due}), [event]
+            answering[:] = [i.reminder.message_ts] if i.reminder.message_ts else []
+            update = {"status": new_status, "last_update_at": now, "next_update_due": due, "reminder": answered(i)}
+            return i.model_copy(update=update), [event]
 
+        answering: list[str] = []
         after, recorded = await change_incident(self.store, incident.id, change, op, incident)
         warnings = await self.publisher.publish(incident, after, recorded or [], op=op, thread=True)
+        for ts in answering:
+            if recorded:
+                await self.publisher.answer_reminder(after, ts, recorded[0])
         return Outcome(after, True, warnings)
 
     async def add_note(self, incident: Incident, text: str, actor: Actor, op: Op | None = None) -> Outcome:
@@ -138,16 +150,22 @@ class Changing(Verbs):
         def change(i: Incident) -> Result:
             if not i.is_open:
                 raise InvalidTransition(f"{i.ref} was already resolved at {i.resolved_at:%Y-%m-%d %H:%M} UTC.")
+            answering[:] = [i.reminder.message_ts] if i.reminder.message_ts else []
             update = {
                 "status": Status.RESOLVED,
                 "resolved_at": now,
                 "resolution": summary or None,
                 "next_update_due": None,
+                "reminder": ReminderState(),
             }
             return i.model_copy(update=update), [self._event(actor, Resolved(summary=summary or None))]
 
+        answering: list[str] = []
         after, recorded = await change_incident(self.store, incident.id, change, op, incident)
         warnings = await self.publisher.publish(incident, after, recorded or [], op=op, thread=True)
+        for ts in answering:
+            if recorded:
+                await self.publisher.answer_reminder(after, ts, recorded[0])
         return Outcome(after, True, warnings)
 
     async def reopen(self, incident: Incident, actor: Actor, op: Op | None = None) -> Outcome:
@@ -162,6 +180,7 @@ class Changing(Verbs):
                 "resolved_at": None,
                 "resolution": None,
                 "next_update_due": now + self.config.cadence(i.severity),
+                "reminder": ReminderState(),
             }
             return i.model_copy(update=update), [self._event(actor, Reopened())]
 

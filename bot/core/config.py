@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -131,6 +132,60 @@ class MitigationConfig(BaseModel):
         return self.approvals.get(playbook, self.approval)
 
 
+class ReminderConfig(BaseModel):
+    """How firebreak chases status updates, missing roles and forgotten incidents."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    repeat_minutes: int = Field(default=10, ge=1, le=24 * 60)
+    """After a reminder nobody answered, the next one comes this much later."""
+    escalate_after: int = Field(default=2, ge=1, le=10)
+    """Reminders missed in a row (or nudges about a missing role) before the escalation target is called."""
+    escalation: str | None = None
+    """Who is called on escalation: a Slack user (U…/W…) or user group (S…). Unset: the channel is told only."""
+    no_ic_minutes: int = Field(default=5, ge=1, le=24 * 60)
+    """An incident with no IC (or a required role empty) this long after it was declared gets a nudge."""
+    required_roles: tuple[str, ...] = ()
+    """Roles besides the IC that must be filled (e.g. comms for SEV1); nudged like a missing IC."""
+    stale_hours: int = Field(default=24, ge=1, le=24 * 30)
+    """An open incident with no activity this long gets a daily nudge to update or resolve it."""
+    stale_hour: int = Field(default=10, ge=0, le=23)
+    """The hour of the day (in `timezone`) the daily nudge comes."""
+    timezone: str = "UTC"
+    """The team's timezone (IANA name, e.g. Europe/Berlin) for the daily nudge."""
+    snooze_minutes: tuple[int, ...] = (10, 30)
+    """The snooze buttons on a reminder."""
+    late_seconds: int = Field(default=60, ge=1)
+    """A reminder that fires this late (no firebreak was running when it came due) says how late it is."""
+
+    @field_validator("escalation")
+    @classmethod
+    def _target(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[UWS][A-Z0-9]{2,}", v):
+            raise ValueError(f"{v!r} is not a Slack user id (U…/W…) or user-group id (S…)")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{v!r} is not an IANA timezone name such as Europe/Berlin") from None
+        return v
+
+    @field_validator("snooze_minutes")
+    @classmethod
+    def _snoozes(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not v or len(v) > 3 or any(m < 1 or m > 24 * 60 for m in v):
+            raise ValueError("snooze_minutes: one to three durations between 1 and 1440 minutes")
+        return v
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
 class IncidentConfig(BaseModel):
     """How a team runs incidents. Every field has a default, so the YAML file is optional."""
 
@@ -147,6 +202,8 @@ class IncidentConfig(BaseModel):
     """Roles besides the incident commander (IC), which always exists."""
     mitigation: MitigationConfig = MitigationConfig()
     """Limits and approvals for mitigation playbooks."""
+    reminders: ReminderConfig = ReminderConfig()
+    """Update reminders, snoozes, escalation and nudges."""
 
     @field_validator("command")
     @classmethod
@@ -183,6 +240,9 @@ class IncidentConfig(BaseModel):
             raise ValueError("severity levels must be 1..N with no gaps or repeats")
         if self.default_severity not in levels:
             raise ValueError(f"default_severity {self.default_severity} is not one of the levels {levels}")
+        unknown = [r for r in self.reminders.required_roles if r not in self.roles]
+        if unknown:
+            raise ValueError(f"reminders.required_roles names roles that are not configured: {unknown}")
         return self
 
     def check_role(self, role: str) -> None:

@@ -69,9 +69,6 @@ class IncidentStore(Protocol):
     async def unpin(self, incident_id: int, message_ts: str, source: str, event: TimelineEvent) -> bool:
         """`source` no longer pins the message; `event` is appended only when nothing pins it any more."""
 
-    async def due_for_reminder(self, now: datetime, lease_seconds: int, limit: int) -> list[int]:
-        """Incidents whose next update is due, leased so that only one worker reminds."""
-
     async def reserve_channel_name(self, name: str, incident_id: int) -> bool:
         """Reserve a channel name for an incident; True if it is free or already this incident's."""
 

@@ -79,6 +79,17 @@ class Publisher(Verbs):
                 raise
             await self.warn(incident, warnings, f"Couldn't {what}: {exc}")
 
+    async def answer_reminder(self, incident: Incident, ts: str, answer: TimelineEvent) -> None:
+        """A reminder was answered (or missed): show what answered it, with no live buttons left. Best effort:
+        a reminder whose edit failed still acts correctly, since its buttons check the record."""
+        if incident.channel_id is None:
+            return
+        post = Post(kind=PostKind.REMINDER, incident=incident, answer=answer)
+        try:
+            await self.chat.edit(incident.channel_id, ts, post)
+        except ChatError as exc:
+            log.warning("%s: could not mark reminder %s answered: %s", incident.ref, ts, exc)
+
     async def warn(self, incident: Incident, warnings: list[str], text: str) -> None:
         warnings.append(text)
         log.warning("%s: %s", incident.ref, text)

@@ -1,4 +1,5 @@
-"""The incident service handlers talk to: lookups, plus the verb families (declaring, changing, pins, reminders)."""
+"""The incident service handlers talk to: lookups, plus the verb families (declaring, changing, pins, reminding,
+mitigation)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from bot.core.playbook import PlaybookRegistry
 from bot.core.ports import Chat, Clock, Clusters, IncidentStore, JobQueue, MitigationStore
 from bot.core.publishing import Publisher
 from bot.core.refs import IncidentRef
-from bot.core.reminders import Reminders
+from bot.core.reminding import Reminding
 from bot.core.running import Running
+from bot.core.schedule import Schedule
 from bot.models import Incident, TimelineEvent
 
 __all__ = ["IncidentService", "Outcome"]
@@ -44,7 +46,8 @@ class IncidentService:
         self.declaring = Declaring(deps, self.publisher, announce_channel=announce_channel)
         self.changing = Changing(deps, self.publisher)
         self.pins = Pins(deps)
-        self.reminders = Reminders(deps)
+        self.schedule = Schedule(config)
+        self.reminding = Reminding(deps, self.publisher, self.schedule)
         self._mitigation = Running(deps, self.publisher, self.playbooks, *cluster) if cluster else None
         # The verbs, by family.
         self.declare = self.declaring.declare
@@ -56,7 +59,7 @@ class IncidentService:
         self.reopen = self.changing.reopen
         self.record_pin = self.pins.record_pin
         self.record_unpin = self.pins.record_unpin
-        self.remind_due = self.reminders.remind_due
+        self.snooze = self.reminding.snooze
 
     @property
     def mitigation(self) -> Running:

@@ -2,16 +2,28 @@
 
 from bot.models.actors import FIREBREAK, SCHEDULER, Actor, ActorKind
 from bot.models.chat import ChatMessage, Post, PostKind
-from bot.models.incident import IC, MAX_TEXT, MAX_TITLE, OPEN_STATUSES, ActiveMitigation, Incident, Status
+from bot.models.incident import (
+    IC,
+    MAX_TEXT,
+    MAX_TITLE,
+    OPEN_STATUSES,
+    ActiveMitigation,
+    Incident,
+    ReminderState,
+    Status,
+)
 from bot.models.mitigation import Approval, AuditEntry, Mitigation, MitigationState
 from bot.models.plans import Change, ObjectRef, Outcome, PatchType, Plan, Result, Target
 from bot.models.timeline import (
     ChannelCreated,
     Declared,
+    Escalated,
     EventKind,
     IcHandoff,
+    Missed,
     Mitigated,
     NoteAdded,
+    Nudged,
     Payload,
     Pinned,
     Reminded,
@@ -19,6 +31,7 @@ from bot.models.timeline import (
     Resolved,
     RoleAssigned,
     SeverityChanged,
+    Snoozed,
     StatusUpdated,
     TimelineEvent,
     Unpinned,
@@ -41,13 +54,16 @@ __all__ = [
     "ChannelCreated",
     "ChatMessage",
     "Declared",
+    "Escalated",
     "EventKind",
     "IcHandoff",
     "Incident",
+    "Missed",
     "Mitigated",
     "Mitigation",
     "MitigationState",
     "NoteAdded",
+    "Nudged",
     "ObjectRef",
     "Outcome",
     "PatchType",
@@ -57,11 +73,13 @@ __all__ = [
     "Post",
     "PostKind",
     "Reminded",
+    "ReminderState",
     "Reopened",
     "Resolved",
     "Result",
     "RoleAssigned",
     "SeverityChanged",
+    "Snoozed",
     "Status",
     "StatusUpdated",
     "Target",

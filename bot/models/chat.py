@@ -20,6 +20,8 @@ class PostKind(StrEnum):
     """A timeline event worth telling people about: an update, a handoff, a severity change, a resolution."""
     MITIGATION = "mitigation"
     """A mitigation request: its plan, state and buttons, edited in place as it is approved and run."""
+    REMINDER = "reminder"
+    """A reminder (or nudge, or escalation) with its buttons; edited when answered, snoozed or missed."""
     MITIGATION_RESULT = "mitigation_result"
     """What a run did to each object, with Undo when something can be undone."""
 
@@ -36,6 +38,9 @@ class Post(BaseModel):
     """Reply in this thread (the announcement's) instead of the channel."""
     mitigation: Mitigation | None = None
     """For MITIGATION posts: the request as of this post."""
+    answer: TimelineEvent | None = None
+    """For REMINDER posts being edited: what answered it (an update, a snooze, a miss, the resolve); its
+    buttons go."""
 
 
 class ChatMessage(BaseModel):

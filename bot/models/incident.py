@@ -45,6 +45,30 @@ class ActiveMitigation(BaseModel):
     """Shown in the channel topic while active ("deploy freeze")."""
 
 
+class ReminderState(BaseModel):
+    """Where the incident's reminders stand. `at` is when the scheduler next acts for it: the store keeps one
+    durable job per incident at that time, written atomically with the record (so none is lost or doubled)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime | None = None
+    """The next time the scheduler acts (remind, escalate, nudge); None for a resolved incident."""
+    missed: int = 0
+    """Reminders posted since the last status update (or snooze)."""
+    last_at: datetime | None = None
+    """When the last reminder or nudge was posted."""
+    escalated: bool = False
+    """This streak of missed reminders (or this missing role) was escalated already."""
+    message_ts: str | None = None
+    """The reminder whose buttons are live; edited when it is answered, snoozed or superseded."""
+    role_nudges: int = 0
+    """Nudges posted about a missing IC or required role since they were last all filled."""
+    role_at: datetime | None = None
+    """When the last of those was posted."""
+    stale_at: datetime | None = None
+    """When the last daily "still open?" nudge was posted."""
+
+
 class Incident(BaseModel):
     """The incident record. `version` guards concurrent edits (optimistic locking in the store)."""
 
@@ -70,6 +94,9 @@ class Incident(BaseModel):
     resolution: str | None = None
     active: tuple[ActiveMitigation, ...] = ()
     """Lasting mitigations not yet undone, in the order they ran."""
+    reminder: ReminderState = ReminderState()
+    last_activity_at: datetime | None = None
+    """The last change to the record (an update, a handoff, a severity change): a stale incident has none."""
     version: int = 0
 
     @field_validator("declared_by", mode="before")

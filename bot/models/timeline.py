@@ -27,6 +27,10 @@ class EventKind(StrEnum):
     REMINDER = "reminder"
     WARNING = "warning"
     MITIGATION = "mitigation"
+    SNOOZED = "snoozed"
+    MISSED = "missed"
+    ESCALATED = "escalated"
+    NUDGED = "nudged"
 
 
 class _Payload(BaseModel):
@@ -113,6 +117,44 @@ class Reminded(_Payload):
     ic: str | None
     due: datetime
     last_update_at: datetime | None = None
+    number: int = 1
+    """The how-many-th reminder since the last update."""
+    late_seconds: float = 0
+    """How long after its time it was posted (no firebreak was running when it came due)."""
+
+
+class Snoozed(_Payload):
+    """Someone put the update off: the next one is due `minutes` later, at `until`."""
+
+    kind: Literal[EventKind.SNOOZED] = EventKind.SNOOZED
+    minutes: int
+    until: datetime
+
+
+class Missed(_Payload):
+    """A reminder went unanswered until the next one came."""
+
+    kind: Literal[EventKind.MISSED] = EventKind.MISSED
+    ic: str | None
+    reminders: int
+    """Reminders missed in a row so far."""
+
+
+class Escalated(_Payload):
+    """The escalation target was called: updates missed in a row, or a role nobody took."""
+
+    kind: Literal[EventKind.ESCALATED] = EventKind.ESCALATED
+    target: str | None
+    reason: str
+
+
+class Nudged(_Payload):
+    """The channel was told something needs a person: a role nobody took, or an incident nobody touched."""
+
+    kind: Literal[EventKind.NUDGED] = EventKind.NUDGED
+    reason: str
+    roles: list[str] = []
+    """The roles nobody holds, for a role nudge."""
 
 
 class Warned(_Payload):
@@ -147,7 +189,11 @@ Payload = Annotated[
     | Reopened
     | Reminded
     | Warned
-    | Mitigated,
+    | Mitigated
+    | Snoozed
+    | Missed
+    | Escalated
+    | Nudged,
     Field(discriminator="kind"),
 ]
 

@@ -114,10 +114,7 @@ def state_line(m: Mitigation) -> str:
 def mitigation_post(incident: Incident, m: Mitigation) -> tuple[str, list[Block]]:
     plan = m.plan
     undo = f" · undoes M{m.undo_of}" if m.undo_of else ""
-    head = (
-        f"{icon(m)} *{incident.ref} {m.ref}* · `{m.playbook}` on *{plan.cluster}* · "
-        f"asked by <@{m.requester}>{undo}"
-    )
+    head = f"{icon(m)} *{incident.ref} {m.ref}* · `{m.playbook}` on *{plan.cluster}* · asked by <@{m.requester}>{undo}"
     blocks: list[Block] = [section(head), context(f"`{params_text(m.params)}` · {m.state.value}")]
     lines = listed([change_line(c) for c in plan.changes], len(plan.changes), "objects")
     blocks.append(section("*Plan*\n" + ("\n".join(lines) or "_nothing to change_")))

@@ -2,21 +2,44 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from bot.core.config import IncidentConfig
-from bot.models import Incident, Post, PostKind, Reminded, Reopened, Resolved, SeverityChanged, StatusUpdated
+from bot.models import (
+    Escalated,
+    Incident,
+    Missed,
+    Nudged,
+    Post,
+    PostKind,
+    Reminded,
+    Reopened,
+    Resolved,
+    SeverityChanged,
+    Snoozed,
+    StatusUpdated,
+    TimelineEvent,
+)
 from bot.render.blocks import Block, actions, button, context, header, incident_fields, section
 from bot.render.mitigations import MITIGATE_ACTION, mitigation_post, result_post
 from bot.render.mrkdwn import ago, mention, plain, short, slack_time, user_text
 from bot.render.timeline import event_text, who
 
 CLAIM_IC_ACTION = "fb_claim_ic"
+POST_UPDATE_ACTION = "fb_post_update"
+SNOOZE_ACTION = "fb_snooze"
 TOPIC_LIMIT = 250
 
 
 def topic(incident: Incident) -> str:
     ic = f"<@{incident.ic}>" if incident.ic else "unassigned"
     flags = "".join(f" | :octagonal_sign: {f.upper()}" for f in incident.flags)
-    line = f"{incident.sev_label} | {incident.status.value}{flags} | IC {ic} | {incident.ref} {plain(incident.title)}"
+    due = (
+        f" | next update {incident.next_update_due:%H:%M} UTC" if incident.is_open and incident.next_update_due else ""
+    )
+    line = (
+        f"{incident.sev_label} | {incident.status.value}{flags} | IC {ic}{due} | {incident.ref} {plain(incident.title)}"
+    )
     return line[:TOPIC_LIMIT]
 
 
@@ -53,6 +76,53 @@ def announcement(incident: Incident) -> tuple[str, list[Block]]:
     return text, blocks
 
 
+def reminder(post: Post, config: IncidentConfig) -> tuple[str, list[Block]]:
+    """The reminder with its buttons; once answered (an update, a snooze, the next reminder, the resolve) it
+    says what answered it and has no buttons left."""
+    incident = post.incident
+    if post.answer is not None:
+        answer = post.answer
+        text = f":alarm_clock: ~Status update reminder for {incident.ref}~ · {answered_text(answer)}"
+        return text, [context(text)]
+    assert post.event is not None and isinstance(post.event.payload, Reminded), "a reminder tells a Reminded"
+    event, p = post.event, post.event.payload
+    since = f"the last one was {ago(event.at - p.last_update_at)} ago" if p.last_update_at else None
+    addressee = f"<@{p.ic}>" if p.ic else "Nobody is IC! Whoever can:"
+    nth = f" (reminder {p.number})" if p.number > 1 else ""
+    text = (
+        f"{addressee} a status update for {incident.ref} is due{nth} ({since or 'none has been posted yet'}). "
+        f"Post one with `{config.command} update <what changed> [next <minutes>]` or the button."
+    )
+    blocks: list[Block] = [section(f":alarm_clock: {text}")]
+    if p.late_seconds >= config.reminders.late_seconds:
+        late = ago(timedelta(seconds=p.late_seconds))
+        blocks.append(context(f"This reminder is {late} late: firebreak was not running when it came due."))
+    snoozes = [button(SNOOZE_ACTION, f"Snooze {m} min", f"{incident.id}:{m}") for m in config.reminders.snooze_minutes]
+    blocks.append(
+        actions({**button(POST_UPDATE_ACTION, "Post update", str(incident.id)), "style": "primary"}, *snoozes)
+    )
+    return text, blocks
+
+
+def answered_text(answer: TimelineEvent) -> str:
+    p = answer.payload
+    if isinstance(p, StatusUpdated):
+        return f"answered: {who(answer.actor)} posted an update {slack_time(answer.at)}"
+    if isinstance(p, Snoozed):
+        return f"snoozed {p.minutes} min by {who(answer.actor)}; next update by {slack_time(p.until)}"
+    if isinstance(p, Missed):
+        return f"missed: no update came by {slack_time(answer.at)}"
+    if isinstance(p, Resolved):
+        return f"the incident was resolved by {who(answer.actor)}"
+    return event_text(answer)
+
+
+def _target(target: str | None) -> str:
+    if target is None:
+        return "Attention:"
+    return f"<!subteam^{target}>" if target.startswith("S") else f"<@{target}>"
+
+
 def render_post(post: Post, config: IncidentConfig) -> tuple[str, list[Block]]:
     """(fallback text, blocks) for a post."""
     incident = post.incident
@@ -61,6 +131,8 @@ def render_post(post: Post, config: IncidentConfig) -> tuple[str, list[Block]]:
         return text, summary_blocks(incident)
     if post.kind is PostKind.ANNOUNCEMENT:
         return announcement(incident)
+    if post.kind is PostKind.REMINDER:
+        return reminder(post, config)
     if post.kind is PostKind.MITIGATION:
         assert post.mitigation is not None, "a mitigation post shows a request"
         return mitigation_post(incident, post.mitigation)
@@ -84,6 +156,22 @@ def render_post(post: Post, config: IncidentConfig) -> tuple[str, list[Block]]:
     elif isinstance(p, SeverityChanged):
         verb = "raised" if p.raised else "lowered"
         text = f"{short(incident)}: severity {verb} to *SEV{p.severity}* by {who(event.actor)}"
+    elif isinstance(p, Escalated):
+        icon = ":rotating_light:"
+        target = _target(p.target)
+        text = f"{target} {incident.ref} ({incident.sev_label}) needs you: {p.reason}. IC {mention(incident.ic)}."
+    elif isinstance(p, Nudged):
+        icon = ":wave:"
+        if p.roles:
+            claim = " or press *I'll be IC* on the summary" if "ic" in p.roles else ""
+            roles = ", ".join("IC" if r == "ic" else r for r in p.roles)
+            text = (
+                f"{incident.ref} has nobody as {roles} yet. Take it with `{config.command} ic` / "
+                f"`{config.command} role <role> @someone`{claim}."
+            )
+        else:
+            cmd = config.command
+            text = f"{incident.ref} is still open, with {p.reason}: post `{cmd} update`, or `{cmd} resolve` it."
     elif isinstance(p, Reminded):
         icon = ":alarm_clock:"
         since = f"the last one was {ago(event.at - p.last_update_at)} ago" if p.last_update_at else None

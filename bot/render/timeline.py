@@ -12,16 +12,20 @@ from bot.models import (
     ActorKind,
     ChannelCreated,
     Declared,
+    Escalated,
     EventKind,
     IcHandoff,
+    Missed,
     Mitigated,
     NoteAdded,
+    Nudged,
     Pinned,
     Reminded,
     Reopened,
     Resolved,
     RoleAssigned,
     SeverityChanged,
+    Snoozed,
     StatusUpdated,
     TimelineEvent,
     Unpinned,
@@ -38,6 +42,10 @@ EVENT_EMOJI = {
     EventKind.STATUS_UPDATE: ":memo:",
     EventKind.NOTE: ":spiral_note_pad:",
     EventKind.MITIGATION: ":hammer_and_wrench:",
+    EventKind.SNOOZED: ":zzz:",
+    EventKind.MISSED: ":hourglass:",
+    EventKind.ESCALATED: ":rotating_light:",
+    EventKind.NUDGED: ":wave:",
     EventKind.PINNED: ":pushpin:",
     EventKind.UNPINNED: ":pushpin:",
     EventKind.RESOLVED: ":white_check_mark:",
@@ -54,6 +62,12 @@ def who(actor: Actor) -> str:
     if actor.kind is ActorKind.ALERT:
         return f"alert {actor.name or actor.id}"
     return actor.kind.value
+
+
+def _escalation(target: str | None) -> str:
+    if target is None:
+        return "the channel"
+    return f"<!subteam^{target}>" if target.startswith("S") else f"<@{target}>"
 
 
 def event_text(e: TimelineEvent) -> str:
@@ -84,6 +98,14 @@ def event_text(e: TimelineEvent) -> str:
             return "Reopened"
         case Reminded():
             return "Status update overdue; IC reminded"
+        case Snoozed():
+            return f"Update snoozed {p.minutes} min (next by {slack_time(p.until)})"
+        case Missed():
+            return f"Reminder missed ({p.reminders} in a row)"
+        case Escalated():
+            return f"Escalated to {_escalation(p.target)}: {escape(p.reason)}"
+        case Nudged():
+            return f"Nudged: {escape(p.reason)}"
         case Mitigated():
             return f"Mitigation M{p.number} `{p.playbook}` {p.action}: {escape(p.text)}"
     raise AssertionError(f"no wording for {e.kind}")

@@ -116,3 +116,58 @@ def mitigate_modal(playbooks: list[tuple[str, str, str]], channel_id: str, comma
             },
         ],
     }
+
+
+UPDATE_CALLBACK = "fb_update"
+OPEN_STATUSES_SHOWN = ("investigating", "identified", "monitoring")
+
+
+def update_modal(incident_id: int, channel_id: str, status: str, cadence_minutes: int) -> dict[str, Any]:
+    """The reminder's "Post update": a status, what changed, and when the next update comes."""
+    options = [{"text": {"type": "plain_text", "text": s}, "value": s} for s in OPEN_STATUSES_SHOWN]
+    current = next((o for o in options if o["value"] == status), options[0])
+    return {
+        "type": "modal",
+        "callback_id": UPDATE_CALLBACK,
+        "private_metadata": channel_id,
+        "title": {"type": "plain_text", "text": f"Update INC-{incident_id}"[:24]},
+        "submit": {"type": "plain_text", "text": "Post update"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "status",
+                "label": {"type": "plain_text", "text": "Status"},
+                "element": {
+                    "type": "static_select",
+                    "action_id": "value",
+                    "options": options,
+                    "initial_option": current,
+                },
+            },
+            {
+                "type": "input",
+                "block_id": "text",
+                "label": {"type": "plain_text", "text": "What changed (impact, what you tried, what's next)"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "value",
+                    "multiline": True,
+                    "max_length": DESCRIPTION_LIMIT,
+                },
+            },
+            {
+                "type": "input",
+                "block_id": "next",
+                "optional": True,
+                "label": {"type": "plain_text", "text": f"Next update in minutes (default {cadence_minutes})"},
+                "element": {
+                    "type": "number_input",
+                    "action_id": "value",
+                    "is_decimal_allowed": False,
+                    "min_value": "1",
+                    "max_value": "1440",
+                },
+            },
+        ],
+    }

@@ -22,6 +22,7 @@ from bot.core.config import IncidentConfig, load_config
 from bot.core.errors import ChatError, ConfigError
 from bot.core.metrics import Metrics
 from bot.core.ports import Clock, utcnow
+from bot.core.schedule import Schedule
 from bot.core.service import IncidentService
 from bot.core.worker import Worker
 from bot.root.settings import Settings
@@ -128,7 +129,8 @@ async def build(settings: Settings, *, clock: Clock = utcnow, registry: Registry
         raise
     clients = RedisClients(url)
     background, fast = clients.background, clients.request
-    store = RedisIncidentStore(background)
+    schedule = Schedule(config)
+    store = RedisIncidentStore(background, schedule=schedule.stamp)
     queue = RedisJobQueue(background)
     playbooks = discover(config)
     clusters = KubeClusters(settings.kubeconfig, settings.kube_context)
@@ -144,7 +146,7 @@ async def build(settings: Settings, *, clock: Clock = utcnow, registry: Registry
     )
     # Before the ack, lookups and the job record go through the fast client: the same service, other store.
     ack_service = IncidentService(
-        RedisIncidentStore(fast),
+        RedisIncidentStore(fast, schedule=schedule.stamp),
         chat,
         config,
         announce_channel=announce,
@@ -156,8 +158,10 @@ async def build(settings: Settings, *, clock: Clock = utcnow, registry: Registry
     runner = SlackJobs(service, client, registry, metrics, transient=TRANSIENT)
     worker = Worker(
         queue,
-        {SLACK_JOB: runner.run, **service.mitigation.runners()},
+        {SLACK_JOB: runner.run, **service.mitigation.runners(), **service.reminding.runners()},
         lease_seconds=settings.job_lease_seconds,
+        # Jobs are due by the wall clock; reminders by the incident clock, which tests move ahead of it.
+        now=lambda: max(utcnow(), clock()),
         metrics=metrics,
         transient=TRANSIENT,
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator
@@ -19,31 +18,14 @@ from handlers.web import routes
 log = logging.getLogger(__name__)
 
 
-async def reminder_loop(fb: Firebreak, stop: asyncio.Event) -> None:
-    """Nudge ICs whose status update is overdue; the store's lease makes this safe with several replicas.
-
-    Stopped by `stop`, not by cancellation: a cancel landing inside a Redis call can surface as an ordinary
-    error (and be retried forever) or leave the connection mid-reply, so a sweep always runs to its end.
-    """
-    while not stop.is_set():
-        try:
-            fb.metrics.reminders.inc(await fb.service.remind_due())
-        except Exception:
-            log.exception("reminder sweep failed; retrying next interval")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=fb.settings.reminder_interval_seconds)
-
-
 def web_app(fb: Firebreak) -> web.Application:
     app = web.Application()
     app.add_routes(routes(fb.bolt, RedisIncidentStore(fb.fast_redis), fb.metrics, fb.signature))
 
     async def background(_: web.Application) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        tasks = [
-            asyncio.create_task(reminder_loop(fb, stop), name="firebreak:reminders"),
-            asyncio.create_task(fb.worker.run(stop), name="firebreak:worker"),
-        ]
+        # Reminders are jobs too (each incident's next one is scheduled with its record): one worker runs all.
+        tasks = [asyncio.create_task(fb.worker.run(stop), name="firebreak:worker")]
         yield
         stop.set()
         await asyncio.gather(*tasks)

@@ -60,13 +60,6 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path(".firebreak"), validation_alias=AliasChoices("FIREBREAK_DATA_DIR", "data_dir"))
     """Where the embedded Redis keeps its data when REDIS_URL is unset."""
 
-    reminder_interval_seconds: float = Field(
-        default=15.0,
-        gt=0,
-        validation_alias=AliasChoices("FIREBREAK_REMINDER_INTERVAL", "reminder_interval_seconds"),
-    )
-    """How often the bot looks for incidents whose status update is overdue."""
-
     job_lease_seconds: float = Field(
         default=15.0,
         ge=1,
