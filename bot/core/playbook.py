@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import shlex
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -88,7 +88,8 @@ class Playbook(ABC):
 
             async def one(i: int, change: Change, gate: asyncio.Semaphore = gate) -> None:
                 async with gate:
-                    results[i] = await self.attempt(cluster, change, as_user=as_user)
+                    blocked = unmet(change, results.values())
+                    results[i] = blocked or await self.attempt(cluster, change, as_user=as_user)
 
             await asyncio.gather(*(one(i, c) for i, c in enumerate(plan.changes) if c.phase == phase))
         return [results[i] for i in range(len(plan.changes))]
@@ -120,6 +121,17 @@ class Playbook(ABC):
                 change.target.ref, change.patch, patch_type=change.patch_type, dry_run=dry_run, as_user=as_user
             )
         return Outcome.DONE
+
+
+def unmet(change: Change, done: Iterable[Result]) -> Result | None:
+    """The failed result for a change whose prerequisite write did not succeed, else None (go ahead)."""
+    ok = {str(r.target) for r in done if r.outcome in (Outcome.DONE, Outcome.ALREADY)}
+    missing = [n for n in change.needs if n not in ok]
+    if not missing:
+        return None
+    return Result(
+        target=change.target, outcome=Outcome.FAILED, message=f"not attempted: {', '.join(missing)} did not succeed"
+    )
 
 
 class PlaybookRegistry:

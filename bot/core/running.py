@@ -16,7 +16,7 @@ from bot.core.errors import ChatError, FirebreakError
 from bot.core.jobs import Job, Op, TryLater
 from bot.core.mitigating import Mitigating, make_plan
 from bot.core.mitigation_records import EXPIRE_JOB, RUN_JOB, describe
-from bot.core.playbook import Playbook, PlaybookRegistry
+from bot.core.playbook import Playbook, PlaybookRegistry, unmet
 from bot.core.ports import Clusters, JobQueue, MitigationStore, NamedCluster
 from bot.core.publishing import Publisher, channel_of
 from bot.models import (
@@ -86,7 +86,7 @@ class Running(Mitigating):
             await self._supersede(incident, m, playbook, fresh, op)
             return
         cluster = await self.clusters.get(fresh.cluster)
-        targets = [f"{fresh.cluster}/{c.target}" for c in fresh.writes]
+        targets = [f"{fresh.cluster}/{c.target}" for c in fresh.writes] + [f"{fresh.cluster}/{x}" for x in fresh.locks]
         held = await self.mitigations.lock_targets(targets, op.key, LOCK_SECONDS)
         if held is not None:
             await self._fail(incident, m, f"Another run is changing {held} right now; request again after it.", op)
@@ -114,12 +114,13 @@ class Running(Mitigating):
         async def one(i: int, gate: asyncio.Semaphore) -> None:
             nonlocal last_shown
             async with gate:
+                blocked = unmet(changes[i], results.values())
                 op.check()
                 await self.mitigations.step(m.incident_id, m.number, i, None)
-                result = await playbook.attempt(cluster, changes[i], as_user=m.as_user)
+                result = blocked or await playbook.attempt(cluster, changes[i], as_user=m.as_user)
                 await self.mitigations.step(m.incident_id, m.number, i, result)
                 results[i] = result
-                await self._record_call(m, i, result, noop=changes[i].noop, op=op)
+                await self._record_call(m, i, result, noop=changes[i].noop or blocked is not None, op=op)
             now = asyncio.get_running_loop().time()
             if now - last_shown >= PROGRESS_SECONDS:
                 last_shown = now
@@ -193,7 +194,9 @@ class Running(Mitigating):
             "what is already done)."
         )
         playbook = self.playbooks.get(m.playbook)
-        targets = [f"{m.plan.cluster}/{c.target}" for c in m.plan.writes]
+        targets = [f"{m.plan.cluster}/{c.target}" for c in m.plan.writes] + [
+            f"{m.plan.cluster}/{x}" for x in m.plan.locks
+        ]
         await self.mitigations.unlock_targets(targets, op.key)
         await self._finish(incident, m, playbook, results, MitigationState.INTERRUPTED, reason, op)
 

@@ -67,6 +67,13 @@ class Change(BaseModel):
     """Already in the target state: reported as such, nothing is written."""
     phase: int = 0
     """Every write of a lower phase finishes before any of a higher one starts (drain: cordon, then evict)."""
+    gating: bool = True
+    """Whether this change is part of what was approved: approval re-plans and acts only if every gating
+    change is as planned. A drain's evictions are not (the approval is for the nodes; whatever runs on them
+    when it runs is evicted, as kubectl drain does); its cordons are."""
+    needs: tuple[str, ...] = ()
+    """Targets (as `str(target)`) whose writes must have succeeded (done or already so) before this one is
+    made: a pod is evicted only from a node that was cordoned."""
     context: dict[str, str] = Field(default_factory=dict)
     """Facts shown beside the change that do not gate it: they may move between plan and approval (a budget's
     allowed disruptions as pods come and go) without the plan having to be approved again."""
@@ -85,11 +92,14 @@ class Plan(BaseModel):
     """Why this plan may not run (over a blast-radius limit), with the numbers; a refused plan offers no Approve."""
     dry_run: list[str] = Field(default_factory=list)
     """What the API server's dry run of each write refused, if anything."""
+    locks: list[str] = Field(default_factory=list)
+    """Besides each target, what a run holds while it acts (a node pool, so two requests can't each take the
+    pool's last spare node)."""
 
     @property
     def fingerprint(self) -> str:
         """The state the plan was made from: approval re-plans and acts only if this is unchanged."""
-        facts = [(str(c.target), sorted(c.before.items()), c.noop) for c in self.changes]
+        facts = [(str(c.target), sorted(c.before.items()), c.noop) for c in self.changes if c.gating]
         return hashlib.sha256(json.dumps([facts, self.refused]).encode()).hexdigest()[:16]
 
     @property
