@@ -113,3 +113,39 @@ async def test_an_unreachable_cluster_and_an_unknown_context_say_so(tmp_path: Pa
             await clusters.get("staging")
     finally:
         await clusters.close()
+
+
+async def test_the_default_cluster_is_found_again_by_its_own_name(kube: KubeStandIn, tmp_path: Path) -> None:
+    """Plans and undo parameters carry the cluster's own name: asking for it again reuses the same client."""
+    clusters = KubeClusters(kube.write_kubeconfig(tmp_path / "kubeconfig", context="prod-us"))
+    try:
+        default = await clusters.get(None)
+        assert default.name == "prod-us"
+        assert await clusters.get("prod-us") is default
+    finally:
+        await clusters.close()
+
+
+async def test_clients_are_remade_so_expiring_credentials_are_read_again(
+    kube: KubeStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clusters = KubeClusters(kube.write_kubeconfig(tmp_path / "kubeconfig", context="prod-eu"))
+    try:
+        first = await clusters.get("prod-eu")
+        monkeypatch.setattr(KubeClusters, "REFRESH_SECONDS", 0.0)
+        second = await clusters.get("prod-eu")
+        assert second is not first and second.name == "prod-eu"
+        kube.add_node("gpu-0", pool="a100")
+        assert [n["metadata"]["name"] for n in await first.list("v1", "Node")] == ["gpu-0"], "still usable a while"
+    finally:
+        await clusters.close()
+
+
+async def test_a_write_without_an_answer_is_unknown_not_failed(kube: KubeStandIn, cluster: KubeCluster) -> None:
+    kube.add_node("gpu-0", pool="a100")
+    kube.delay("patch", "nodes", 30, after=True)  # applied, but the answer never comes in time
+    cluster.timeout = 0.3
+    with pytest.raises(ClusterError) as caught:
+        await cluster.patch(node("gpu-0"), {"spec": {"unschedulable": True}}, patch_type=PatchType.STRATEGIC)
+    assert caught.value.unanswered and "may or may not have been changed" in str(caught.value)
+    assert kube.get("nodes", "gpu-0")["spec"]["unschedulable"] is True

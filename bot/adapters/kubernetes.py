@@ -6,6 +6,7 @@ Several clusters are kubeconfig contexts; in a pod with no kubeconfig, the in-cl
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Sequence
@@ -72,6 +73,12 @@ def resource(api_version: str, kind: str) -> Resource:
     if found is None:
         raise ValueError(f"firebreak has no mapping for {api_version} {kind}")
     return found
+
+
+IN_CLUSTER = "in-cluster"
+"""The name of the cluster firebreak runs in, when it uses its pod's service account."""
+NO_ANSWER = "NoAnswer"
+"""ClusterError.reason when a call was sent and never answered (its effect is unknown; see .unanswered)."""
 
 
 class KubeCluster:
@@ -177,12 +184,20 @@ class KubeCluster:
             )
         except ApiException as exc:
             raise api_error(exc, what, self.name) from None
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except aiohttp.ClientConnectorError as exc:
             raise ClusterError(
                 f"Couldn't reach the Kubernetes API of {self.name} ({type(exc).__name__}); nothing was changed "
                 f"on {what} by this call.",
                 status=0,
                 reason="Unreachable",
+            ) from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            # The request may have reached the API server before the answer was lost: a write may have landed.
+            raise ClusterError(
+                f"No answer from the Kubernetes API of {self.name} about {what} within {self.timeout:g} s "
+                f"({type(exc).__name__}): it may or may not have been changed; check it.",
+                status=0,
+                reason=NO_ANSWER,
             ) from exc
         return dict(data or {})
 
@@ -200,25 +215,58 @@ def api_error(exc: ApiException, what: str, cluster: str) -> ClusterError:
 
 
 class KubeClusters:
-    """Clients per kubeconfig context, made on first use and closed together."""
+    """Clients per kubeconfig context, made on first use and remade every REFRESH_SECONDS: credentials that
+    expire (an exec plugin's token, as EKS and GKE use; a pod's rotated service-account token) are read again.
+    A cluster is found by the name it was asked for and by its own name (the default context's name, or
+    `in-cluster`), since plans and undo parameters carry the latter."""
+
+    REFRESH_SECONDS = 600.0
 
     def __init__(self, kubeconfig: Path | None = None, default_context: str | None = None) -> None:
         self.kubeconfig = kubeconfig
         self.default_context = default_context
-        self._clusters: dict[str, KubeCluster] = {}
+        self._clusters: dict[str, tuple[KubeCluster, float]] = {}
+        self._retired: list[tuple[KubeCluster, float]] = []
+        self._lock = asyncio.Lock()
 
     async def get(self, context: str | None = None) -> KubeCluster:
-        name = context or self.default_context or ""
-        if name not in self._clusters:
-            self._clusters[name] = await self._connect(name or None)
-        return self._clusters[name]
+        asked = context or self.default_context or ""
+        loop = asyncio.get_running_loop()
+        async with self._lock:
+            found = self._clusters.get(asked)
+            if found is not None and loop.time() - found[1] < self.REFRESH_SECONDS:
+                return found[0]
+            wanted = None if asked in ("", IN_CLUSTER) else asked
+            if asked == IN_CLUSTER and not (self.kubeconfig is None and _in_cluster()):
+                wanted = asked  # a kubeconfig context that happens to be called so
+            cluster = await self._connect(wanted)
+            now = loop.time()
+            for key in {asked, cluster.name}:
+                if (old := self._clusters.get(key)) is not None and old[0] is not cluster:
+                    self._retired.append((old[0], now))
+                self._clusters[key] = (cluster, now)
+            await self._close_retired(now)
+            return cluster
+
+    async def _close_retired(self, now: float) -> None:
+        """Clients replaced a while ago (no call of theirs can still be running) are closed."""
+        keep = []
+        live = {id(c) for c, _ in self._clusters.values()}
+        for cluster, since in self._retired:
+            if id(cluster) in live:
+                continue
+            if now - since > 4 * REQUEST_TIMEOUT_SECONDS:
+                await cluster.api.close()
+            else:
+                keep.append((cluster, since))
+        self._retired = keep
 
     async def _connect(self, context: str | None) -> KubeCluster:
         configuration = k8s.Configuration()
         try:
             if self.kubeconfig is None and context is None and _in_cluster():
                 k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-                name = "in-cluster"
+                name = IN_CLUSTER
             else:
                 loader = await k8s_config.load_kube_config(
                     config_file=str(self.kubeconfig) if self.kubeconfig else None,
@@ -233,9 +281,11 @@ class KubeClusters:
         return KubeCluster(k8s.ApiClient(configuration), name)
 
     async def close(self) -> None:
-        for cluster in self._clusters.values():
+        clients = {id(c): c for c, _ in [*self._clusters.values(), *self._retired]}
+        for cluster in clients.values():
             await cluster.api.close()
         self._clusters.clear()
+        self._retired.clear()
 
 
 def _in_cluster() -> bool:

@@ -72,6 +72,11 @@ class ClusterError(FirebreakError):
         self.status = status
         self.reason = reason
 
+    @property
+    def unanswered(self) -> bool:
+        """Sent, but no answer came (a timeout, a dropped connection): a write may or may not have landed."""
+        return self.reason == "NoAnswer"
+
 
 class MetricsError(FirebreakError):
     """A metrics query failed; the message names the query and why."""

@@ -101,7 +101,8 @@ class Playbook(ABC):
         try:
             outcome = await self.apply(cluster, change, dry_run=False, as_user=as_user)
         except ClusterError as exc:
-            return Result(target=change.target, outcome=Outcome.FAILED, message=str(exc))
+            outcome = Outcome.UNKNOWN if exc.unanswered else Outcome.FAILED
+            return Result(target=change.target, outcome=outcome, message=str(exc))
         return Result(target=change.target, outcome=outcome)
 
     def undo_params(self, plan: Plan, results: list[Result]) -> dict[str, Any] | None:
