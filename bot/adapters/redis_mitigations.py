@@ -95,6 +95,9 @@ class RedisMitigationStore:
         assert existing is not None, "a numbered request is never deleted"
         return existing
 
+    async def applied(self, incident_id: int, op: str) -> bool:
+        return bool(await self.redis.hexists(self.keys.mitigation_ops(incident_id), op))
+
     async def get(self, incident_id: int, number: int) -> Mitigation | None:
         doc = await self.redis.hget(self.keys.mitigation(incident_id, number), "doc")
         return Mitigation.model_validate_json(doc) if doc else None

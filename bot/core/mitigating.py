@@ -14,13 +14,23 @@ from bot.core.errors import ClusterError, FirebreakError, InvalidTransition, Usa
 from bot.core.jobs import Op
 from bot.core.mitigation_records import Records, describe
 from bot.core.playbook import Params, Playbook, PlaybookRegistry
-from bot.core.ports import Clusters, JobQueue, MitigationStore
-from bot.models import AuditEntry, Incident, Mitigation, MitigationState, Plan
+from bot.core.ports import Clusters, JobQueue, LockKind, MitigationStore
+from bot.models import AuditEntry, Incident, Mitigation, MitigationState, Outcome, Plan
 
 PLAN_SECONDS = 60.0
 """Reading the cluster and dry-running the writes must finish within this, or the request fails."""
 
-ACTIVE = (MitigationState.PENDING, MitigationState.APPROVED, MitigationState.RUNNING, MitigationState.DONE)
+UNDO_LOCK_SECONDS = 90.0
+"""Planning an undo reads the cluster (up to PLAN_SECONDS); a crashed holder's lock goes after this."""
+
+
+def still_undoing(undo: Mitigation) -> bool:
+    """An undo that may yet run, or ran cleanly: asking again would double it. One that was rejected, expired,
+    failed, or finished with objects failed or unknown may be asked for again (its plan skips what is done)."""
+    if undo.state in (MitigationState.PENDING, MitigationState.APPROVED, MitigationState.RUNNING):
+        return True
+    clean = undo.count(Outcome.FAILED) == 0 and undo.count(Outcome.UNKNOWN) == 0
+    return undo.state is MitigationState.DONE and clean
 
 
 async def make_plan(playbook: Playbook, clusters: Clusters, params: Params, as_user: str | None) -> Plan:
@@ -124,11 +134,15 @@ class Mitigating(Records):
 
     async def approve(self, incident_id: int, number: int, user: str, op: Op) -> tuple[Mitigation, bool]:
         """Count `user`'s approval; once enough distinct people approved, queue the run. Whether it counted
-        (False for a second click by the same person)."""
-        m = await self._decidable(incident_id, number)
-        await approvals.check_approver(self.chat, user, m)
-        now = self.clock()
-        m, counted = await self.change(m, lambda r: approvals.approved(r, user, now), op)
+        (False for a second click by the same person). A click whose approval was recorded before a crash
+        finishes what followed it (the run is queued) rather than being refused as already decided."""
+        if op.recovering and await self.mitigations.applied(incident_id, op.key):
+            m, counted = await self.get(incident_id, number), True
+        else:
+            m = await self._decidable(incident_id, number)
+            await self._allowed(m, user, op)
+            now = self.clock()
+            m, counted = await self.change(m, lambda r: approvals.approved(r, user, now), op)
         if counted:
             await self.tell(m, "approved", f"approval {len(m.approvals)} of {m.needed}", op, actor=user)
             await self.show(await self._incident(m), m)
@@ -137,19 +151,30 @@ class Mitigating(Records):
         return m, counted
 
     async def reject(self, incident_id: int, number: int, user: str, op: Op) -> Mitigation:
-        m = await self._decidable(incident_id, number)
-        if user != m.requester:
-            await approvals.check_approver(self.chat, user, m)
-        now = self.clock()
+        if op.recovering and await self.mitigations.applied(incident_id, op.key):
+            m = await self.get(incident_id, number)
+        else:
+            m = await self._decidable(incident_id, number)
+            if user != m.requester:
+                await self._allowed(m, user, op)
+            now = self.clock()
 
-        def decide(r: Mitigation) -> Mitigation:
-            approvals.decidable(r, now)
-            return r.model_copy(update={"state": MitigationState.REJECTED, "decided_by": user})
+            def decide(r: Mitigation) -> Mitigation:
+                approvals.decidable(r, now)
+                return r.model_copy(update={"state": MitigationState.REJECTED, "decided_by": user})
 
-        m, _ = await self.change(m, decide, op)
+            m, _ = await self.change(m, decide, op)
         await self.tell(m, "rejected", "nothing was changed", op, actor=user)
         await self.show(await self._incident(m), m)
         return m
+
+    async def _allowed(self, m: Mitigation, user: str, op: Op) -> None:
+        """Refuse a decision the rule doesn't allow; the refusal is audited too."""
+        try:
+            await approvals.check_approver(self.chat, user, m)
+        except UsageError as exc:
+            await self.audit(m, "refused-decision", op.part(f"refused:{m.number}"), actor=user, detail=str(exc))
+            raise
 
     async def _decidable(self, incident_id: int, number: int) -> Mitigation:
         """The request, if it can still be decided; an expired one is marked so (and its buttons go) first."""
@@ -163,6 +188,9 @@ class Mitigating(Records):
     async def expire(self, incident_id: int, number: int, op: Op, *, attempt: int = 0) -> None:
         """The expiry job (or a late click): a request still pending past its time can no longer run."""
         m = await self.get(incident_id, number)
+        if m.state is MitigationState.EXPIRED:  # an edit that failed before: the buttons must still go
+            await self.show(await self._incident(m), m, strict=True)
+            return
         if m.state is not MitigationState.PENDING:
             return
         if self.clock() < m.expires_at:  # the queue's clock ran ahead: look again when it is really due
@@ -180,27 +208,29 @@ class Mitigating(Records):
         await self.show(await self._incident(m), m, strict=True)
 
     async def request_undo(self, incident_id: int, number: int, requester: str, op: Op) -> Mitigation:
-        """Ask to reverse exactly what a run did; the undo is a request of its own, with the same approval."""
-        original = await self.get(incident_id, number)
-        playbook = self.playbooks.get(original.playbook)
-        if not original.state.finished or not original.undo_params or playbook.undo_with is None:
-            raise UsageError(f"{original.ref} changed nothing that firebreak can undo.")
-        if original.undone_by is not None:
-            earlier = await self.get(incident_id, original.undone_by)
-            if earlier.state in ACTIVE:
-                raise InvalidTransition(
-                    f"The undo of {original.ref} was asked for already: {earlier.ref} ({earlier.state.value})."
-                )
-        undo = self.playbooks.get(playbook.undo_with)
-        params = undo.params.model_validate(original.undo_params)
-        incident = await self._incident(original)
-        m = await self.submit(incident, undo, params, requester, op.sub("undo"), undo_of=original.number)
+        """Ask to reverse exactly what a run did; the undo is a request of its own, with the same approval.
+        One at a time per incident (a lock), so a double click makes one undo request, not two."""
+        async with self.store.lock(LockKind.UNDO, incident_id, op.key, UNDO_LOCK_SECONDS):
+            original = await self.get(incident_id, number)
+            playbook = self.playbooks.get(original.playbook)
+            if not original.state.finished or not original.undo_params or playbook.undo_with is None:
+                raise UsageError(f"{original.ref} changed nothing that firebreak can undo.")
+            if original.undone_by is not None:
+                earlier = await self.get(incident_id, original.undone_by)
+                if still_undoing(earlier):
+                    raise InvalidTransition(
+                        f"The undo of {original.ref} was asked for already: {earlier.ref} ({earlier.state.value})."
+                    )
+            undo = self.playbooks.get(playbook.undo_with)
+            params = undo.params.model_validate(original.undo_params)
+            incident = await self._incident(original)
+            m = await self.submit(incident, undo, params, requester, op.sub("undo"), undo_of=original.number)
 
-        def link(r: Mitigation) -> Mitigation | None:
-            return None if r.undone_by == m.number else r.model_copy(update={"undone_by": m.number})
+            def link(r: Mitigation) -> Mitigation | None:
+                return None if r.undone_by == m.number else r.model_copy(update={"undone_by": m.number})
 
-        await self.change(original, link, op.sub("link"))
-        return m
+            await self.change(original, link, op.sub("link"))
+            return m
 
     async def of_incident(self, incident_id: int) -> list[Mitigation]:
         return await self.mitigations.of_incident(incident_id)

@@ -21,6 +21,8 @@ class LockKind(StrEnum):
 
     PROVISION = "provision"
     """Creating an incident's channel, summary and announcement."""
+    UNDO = "undo"
+    """Asking for the undo of a mitigation (one request per click, however many clicks)."""
 
 
 class IncidentStore(Protocol):
@@ -88,6 +90,9 @@ class MitigationStore(Protocol):
         """Store a new request, numbering it within its incident; the one `op` created before, if it did."""
 
     async def get(self, incident_id: int, number: int) -> Mitigation | None: ...
+
+    async def applied(self, incident_id: int, op: str) -> bool:
+        """Whether `op` created or saved one of the incident's requests (a job resumed after a crash)."""
 
     async def of_incident(self, incident_id: int) -> list[Mitigation]:
         """Every request of the incident, oldest first."""

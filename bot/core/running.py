@@ -72,7 +72,7 @@ class Running(Mitigating):
         elif m.state is MitigationState.APPROVED:
             await self._start(incident, m, op)
         elif m.state.finished:
-            await self._report(incident, m, op)  # a repeat after the record was written: finish the posts
+            await self._followups(incident, m, op)  # a repeat after the record was written: finish the rest
 
     async def _start(self, incident: Incident, m: Mitigation, op: Op) -> None:
         playbook = self.playbooks.get(m.playbook)
@@ -214,13 +214,18 @@ class Running(Mitigating):
         update = {"state": state, "results": results, "finished_at": self.clock(), "undo_params": undo}
         update["reason"] = reason
         m, _ = await self.change(m, lambda r: r.model_copy(update=update), op.sub("finish"))
-        await self.tell(m, state.value, _tally(m) + (f" {reason}" if reason else ""), op)
-        await self._mark_active(incident, m, playbook, op)
+        await self._followups(incident, m, op)
+
+    async def _followups(self, incident: Incident, m: Mitigation, op: Op) -> None:
+        """After the finish is recorded: timeline and audit, the incident's list of what is in force, and the
+        result post. Each is idempotent, so a job resumed after a crash (or a Slack outage) does them all."""
+        await self.tell(m, m.state.value, _tally(m) + (f" {m.reason}" if m.reason else ""), op)
+        await self._mark_active(incident, m, self.playbooks.get(m.playbook), op)
         await self._report(incident, m, op)
 
     async def _mark_active(self, incident: Incident, m: Mitigation, playbook: Playbook, op: Op) -> None:
         """A lasting effect (a cordon, a paused sync) is listed on the incident until its undo has run."""
-        adding = playbook.lasting and bool(m.undo_params)
+        adding = playbook.lasting and bool(m.undo_params) and m.undo_of is None  # an undo is never "in force"
         removing = m.undo_of is not None and m.count(Outcome.FAILED) == 0 and m.count(Outcome.UNKNOWN) == 0
         if not adding and not removing:
             return
@@ -268,9 +273,16 @@ class Running(Mitigating):
     async def _supersede(self, incident: Incident, m: Mitigation, playbook: Playbook, fresh: Plan, op: Op) -> None:
         """The cluster changed since the plan people approved: ask again with the plan as things are now."""
         params = playbook.params.model_validate(m.params)
-        new = await self.submit(
-            incident, playbook, params, m.requester, op.sub("replan"), undo_of=m.undo_of, plan=fresh
-        )
+        try:
+            new = await self.submit(
+                incident, playbook, params, m.requester, op.sub("replan"), undo_of=m.undo_of, plan=fresh
+            )
+        except FirebreakError as exc:  # the requester may no longer ask for it (rules changed meanwhile)
+            await self._fail(incident, m, f"The cluster changed since this plan, and it can't be re-planned: {exc}", op)
+            return
+        if m.undo_of is not None:  # the undo of the original is now the new request
+            original = await self.get(m.incident_id, m.undo_of)
+            await self.change(original, lambda r: r.model_copy(update={"undone_by": new.number}), op.sub("relink"))
         reason = f"The cluster changed since this plan was made; the new plan is {new.ref}, for approval."
         update = {"state": MitigationState.SUPERSEDED, "next_plan": new.number, "reason": reason}
         m, _ = await self.change(m, lambda r: r.model_copy(update=update), op.sub("superseded"))

@@ -199,6 +199,8 @@ def resolve_prompt(incident: Incident, summary: str) -> list[Block]:
         )
     ]
     undo = [button(UNDO_ACTION, f"Undo M{a.number}", f"{incident.id}:{a.number}") for a in incident.active[:4]]
-    anyway = button(RESOLVE_ANYWAY_ACTION, "Resolve anyway", json.dumps({"incident": incident.id, "summary": summary}))
+    anyway = button(
+        RESOLVE_ANYWAY_ACTION, "Resolve anyway", json.dumps({"incident": incident.id, "summary": summary[:1500]})
+    )
     blocks.append(actions(*undo, anyway))
     return blocks
