@@ -8,7 +8,8 @@ shapes, and is as strict as an API server where mitigation playbooks depend on i
 - bearer-token authentication (401 Unauthorized, before anything else);
 - Impersonate-User: the impersonated user is the one authorized and named in denials, and impersonating can itself
   be denied (`cannot impersonate resource "users"`), as the impersonation filter does;
-- RBAC denials scripted per verb and resource (`pods/eviction`), worded as the authorizer words them;
+- RBAC denials scripted per verb and resource (`pods/eviction`), worded as the authorizer words them; or, with
+  `enforce_rbac`, a ClusterRole's rules as the only grants of a user, matched as the RBAC authorizer does (kube_rbac);
 - dryRun validated per verb (kube_rules), then the verbs (kube_verbs) over the store and controllers (kube_store),
   with selectors (kube_select), patches (kube_patch) and validation (kube_validate).
 Tests also script 5xx answers and delays per verb and resource, and read every request back from `requests`.
@@ -29,6 +30,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from tests.kube_rbac import Access, Rule, allowed
 from tests.kube_rules import RESOURCES, KubeError, Resource, dry_run, forbidden
 from tests.kube_verbs import KubeVerbs
 
@@ -96,6 +98,9 @@ class KubeStandIn(KubeVerbs):
         self.token, self.user = token, user
         self.requests: list[KubeRequest] = []
         self.forbidden: set[tuple[str, str, str | None]] = set()
+        self.roles: dict[str, list[Rule]] = {}
+        self.access: list[Access] = []
+        """Every authorization decision, in order: who, which permission, allowed or not."""
         self.failures: dict[tuple[str, str], list[Scripted]] = {}
         self.delays: dict[tuple[str, str], Delay] = {}
         self.url = ""
@@ -107,6 +112,12 @@ class KubeStandIn(KubeVerbs):
     def forbid(self, verb: str, resource: str, *, user: str | None = None) -> None:
         """Deny `verb` on `resource` (`nodes`, `pods/eviction`, `users` for impersonate) to `user`, or to everyone."""
         self.forbidden.add((verb, resource, user))
+
+    def enforce_rbac(self, rules: list[dict[str, Any]], *, user: str | None = None) -> None:
+        """Grant `user` (default: the service account) these ClusterRole rules and nothing else: any (verb, group,
+        resource, name) no rule allows is denied, as the RBAC authorizer denies it. Called again, the rules add up,
+        as a second ClusterRoleBinding's do. `forbid` still denies on top."""
+        self.roles.setdefault(user or self.user, []).extend(Rule.of(r) for r in rules)
 
     def fail(
         self,
@@ -241,13 +252,17 @@ class KubeStandIn(KubeVerbs):
         return _Route(res, ns, name, sub, verb, f"{res.plural}/{sub}" if sub else res.plural)
 
     def _authorize(self, route: _Route, impersonated: str | None, user: str) -> None:
-        if impersonated is not None and self._denied("impersonate", "users", self.user):
+        if impersonated is not None and self._denied("impersonate", "", "users", impersonated, self.user):
             raise forbidden("users", "", "impersonate", impersonated, "", self.user)
-        if self._denied(route.verb, route.resource, user):
+        if self._denied(route.verb, route.res.group, route.resource, route.name, user):
             raise forbidden(route.resource, route.res.group, route.verb, route.name, route.namespace, user)
 
-    def _denied(self, verb: str, resource: str, user: str) -> bool:
-        return (verb, resource, None) in self.forbidden or (verb, resource, user) in self.forbidden
+    def _denied(self, verb: str, group: str, resource: str, name: str, user: str) -> bool:
+        denied = (verb, resource, None) in self.forbidden or (verb, resource, user) in self.forbidden
+        if user in self.roles and not allowed(self.roles[user], verb, group, resource, name):
+            denied = True
+        self.access.append(Access(user, verb, group, resource, name, allowed=not denied))
+        return denied
 
     def _dispatch(self, request: web.Request, r: _Route, raw: bytes) -> tuple[int, Any]:
         res, ns, name, q, ctype = r.res, r.namespace, r.name, request.query, request.content_type
