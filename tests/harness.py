@@ -195,6 +195,12 @@ class Harness:
         """Wait for all post-ack work, as Slack users would wait for the bot's replies."""
         await self.fb.worker.drain(timeout=20)
 
+    async def advance(self, **kw: float) -> None:
+        """Move the incident clock on, let every replica's worker see what came due, and wait for it."""
+        self.clock.advance(**kw)
+        self.fb.worker.wake()
+        await self.settle()
+
     async def run(self, text: str, **kw: Any) -> dict[str, Any]:
         ack = await self.command(text, **kw)
         await self.settle()

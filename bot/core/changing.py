@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.core.changes import Outcome, change_incident
 from bot.core.config import IncidentConfig
@@ -34,6 +34,15 @@ Result = tuple[Incident, list[TimelineEvent]]
 def answered(i: Incident) -> ReminderState:
     """An update answers the reminders: the streak ends, and the next reminder is for the next due time."""
     return i.reminder.model_copy(update={"missed": 0, "escalated": False, "message_ts": None, "last_at": None})
+
+
+def replanned(i: Incident, level: int, now: datetime, config: IncidentConfig) -> datetime:
+    """The next update's due time at a new severity: the new cadence counted from the last update (or the
+    declare), never in the past. Raising it only brings the due time forward; lowering it only pushes it back."""
+    planned = max(now, (i.last_update_at or i.declared_at) + config.cadence(level))
+    if i.next_update_due is None:
+        return planned
+    return min(i.next_update_due, planned) if level < i.severity else max(i.next_update_due, planned)
 
 
 def check_update_status(status: Status | None, config: IncidentConfig) -> None:
@@ -83,10 +92,9 @@ class Changing(Verbs):
         def change(i: Incident) -> Result | None:
             if i.severity == level:
                 return None
-            due = now + self.config.cadence(level)
             update: dict[str, object] = {"severity": level}
-            if i.is_open and (i.next_update_due is None or due < i.next_update_due):
-                update["next_update_due"] = due
+            if i.is_open:
+                update["next_update_due"] = replanned(i, level, now, self.config)
             return i.model_copy(update=update), [
                 self._event(actor, SeverityChanged(previous=i.severity, severity=level))
             ]
