@@ -80,7 +80,9 @@ class Mitigating(Records):
         undo_of: int | None = None,
         plan: Plan | None = None,
     ) -> Mitigation:
-        rule = self.config.mitigation.rule(playbook.name)
+        # An undo goes through the approval of what it undoes (undoing a drain is approved like a drain).
+        ruled_by = (await self.get(incident.id, undo_of)).playbook if undo_of is not None else playbook.name
+        rule = self.config.mitigation.rule(ruled_by)
         await approvals.check_requester(self.chat, requester, playbook.name, rule)
         as_user = self._impersonating(requester)
         plan = plan or await make_plan(playbook, self.clusters, params, as_user)

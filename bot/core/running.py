@@ -226,7 +226,12 @@ class Running(Mitigating):
     async def _mark_active(self, incident: Incident, m: Mitigation, playbook: Playbook, op: Op) -> None:
         """A lasting effect (a cordon, a paused sync) is listed on the incident until its undo has run."""
         adding = playbook.lasting and bool(m.undo_params) and m.undo_of is None  # an undo is never "in force"
-        removing = m.undo_of is not None and m.count(Outcome.FAILED) == 0 and m.count(Outcome.UNKNOWN) == 0
+        removing = (
+            m.undo_of is not None
+            and m.state is MitigationState.DONE  # an interrupted undo may have left steps never started
+            and m.count(Outcome.FAILED) == 0
+            and m.count(Outcome.UNKNOWN) == 0
+        )
         if not adding and not removing:
             return
         label = f"{m.playbook} {_targets(m)} ({m.plan.cluster})"
