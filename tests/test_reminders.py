@@ -186,3 +186,13 @@ async def test_a_forgotten_incident_gets_a_daily_nudge(bot: Harness) -> None:
     channel = bot.slack.channels[inc.channel_id or ""]
     stale = [m for m in channel.messages if "is still open, with no activity for" in m.get("text", "")]
     assert len(stale) == 1, "one nudge within the first day and a bit"
+
+
+async def test_slack_failing_delays_the_reminder_but_never_loses_or_doubles_it(bot: Harness) -> None:
+    inc = await declare(bot)
+    bot.slack.fail("chat.postMessage", "ratelimited", status=429, retry_after=0, times=2)
+    bot.slack.fail("chat.postMessage", "internal_error", status=500, times=1)
+    await bot.advance(minutes=31)
+    assert len(reminders(bot, inc)) == 1
+    kinds = [e.kind.value for e in await bot.fb.service.timeline(inc.id)]
+    assert kinds.count("reminder") == 1

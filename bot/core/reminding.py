@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from bot.core.changes import Outcome, change_incident
 from bot.core.deps import Deps, Verbs
-from bot.core.errors import InvalidTransition, UsageError
+from bot.core.errors import ChatError, InvalidTransition, UsageError
 from bot.core.jobs import Job, Op, TryLater
 from bot.core.publishing import Publisher, channel_of
 from bot.core.schedule import Action, Due, Schedule
@@ -49,7 +49,14 @@ class Reminding(Verbs):
         return {REMINDER_JOB: self.run_job}
 
     async def run_job(self, job: Job, op: Op) -> None:
-        await self.act(int(job.payload["incident_id"]), datetime.fromisoformat(job.payload["at"]), op)
+        """Slack failing (429, 5xx, unreachable) makes the job run again after a backoff, for hours if need be;
+        its posts are keyed, so what went out before the failure is found, not posted twice."""
+        try:
+            await self.act(int(job.payload["incident_id"]), datetime.fromisoformat(job.payload["at"]), op)
+        except ChatError as exc:
+            if exc.transient:
+                raise TryLater(str(exc)) from exc
+            log.error("INC-%s: reminder not posted, Slack refused it: %s", job.payload["incident_id"], exc)
 
     async def act(self, incident_id: int, at: datetime, op: Op) -> bool:
         """Do what is due at `at`, if it still is (an update, a snooze or a resolve may have moved it)."""

@@ -62,7 +62,12 @@ class Running(Mitigating):
         await self.expire(int(p["incident_id"]), int(p["number"]), op, attempt=int(p.get("attempt", 0)))
 
     async def run_job(self, job: Job, op: Op) -> None:
-        await self.run(int(job.payload["incident_id"]), int(job.payload["number"]), op)
+        try:
+            await self.run(int(job.payload["incident_id"]), int(job.payload["number"]), op)
+        except ChatError as exc:
+            if not exc.transient:
+                raise
+            raise TryLater(str(exc)) from exc  # keyed posts: the retry finds what went out
 
     async def run(self, incident_id: int, number: int, op: Op) -> None:
         m = await self.get(incident_id, number)

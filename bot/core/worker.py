@@ -52,6 +52,7 @@ class Worker:
         concurrency: int = 32,
         metrics: Metrics | None = None,
         now: Callable[[], datetime] = utcnow,
+        wall: Callable[[], datetime] = utcnow,
         transient: tuple[type[BaseException], ...] = (),
     ) -> None:
         """`transient`: what the store raises while it is away (the composition root knows its adapter)."""
@@ -61,6 +62,8 @@ class Worker:
         self.lease_seconds = lease_seconds
         self.metrics = metrics
         self.now = now
+        self.wall = wall
+        """Backoffs are counted on the wall clock even when `now` runs ahead of it (a test's incident clock)."""
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._slots = asyncio.Semaphore(concurrency)
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -196,7 +199,7 @@ class Worker:
             return "gave_up"
         else:
             log.error("job %s failed (attempt %d); trying again in %.1f s", job.id, job.attempts, delay, exc_info=exc)
-        await self.queue.release(job.id, self.owner, self.now() + timedelta(seconds=delay))
+        await self.queue.release(job.id, self.owner, self.wall() + timedelta(seconds=delay))
         return "retry"
 
     async def drain(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109 - a grace period, not a cancel scope
