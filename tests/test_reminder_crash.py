@@ -47,7 +47,8 @@ async def test_kill_the_replica_posting_a_reminder_then_the_other_finishes_it_on
             assert incident is not None
             await store.save(incident.model_copy(update={"next_update_due": utcnow() + timedelta(seconds=2)}), [], "t")
             await eventually(lambda: slack.held, within=15, what="no replica posted the reminder")
-            job = next(j for j in await client.zrange("fb:jobs:due", 0, -1) if j.startswith("reminder:1:"))
+            jobs = [str(j) for j in await client.zrange("fb:jobs:due", 0, -1)]
+            job = next(j for j in jobs if j.startswith("reminder:1:"))
             owner = await client.hget(f"fb:job:{job}", "owner")
             pid = int(str(owner).split(":")[1])
             holder, other = (a, b) if pid == a.pid else (b, a)
