@@ -1,9 +1,10 @@
 """What the Deployment playbooks share: their parameters, the one GET of the Deployment, the facts an operator
 reads off it (rollout state), the pause patch, and the undo that names the same Deployment.
 
-Guarding a write against a concurrent change is each playbook's own choice: rollback sends the resourceVersion it
-planned from (any change since is a 409 Conflict, so a deploy made meanwhile is never dropped); scale tests the
-replica count it planned from (an autoscaler's scale is refused, a status update is not).
+Guarding a write against a concurrent change is each playbook's own choice: rollback tests the metadata.generation
+it planned from (a deploy made meanwhile is refused, never dropped; the controller's status updates are not); scale
+tests the replica count it planned from (an autoscaler's scale is refused, a status update is not). Neither guards on
+the resourceVersion, which every status update moves, constantly while pods churn in an incident.
 """
 
 from __future__ import annotations
@@ -63,19 +64,21 @@ def is_paused(deployment: dict[str, Any]) -> bool:
 
 
 def rollout_facts(deployment: dict[str, Any]) -> dict[str, str]:
-    """Whether the rollout is paused, and how far it got: desired, updated (running the current template) and
-    available replicas, from the deployment controller's status."""
+    """How far the rollout got: desired, updated (running the current template) and available replicas, from the
+    deployment controller's status. They move by themselves (pods start and fail, an autoscaler scales), so a change
+    shows them as context, never as what was approved."""
     status = deployment.get("status") or {}
     return {
-        "paused": "yes" if is_paused(deployment) else "no",
         "replicas": str(spec_replicas(deployment)),
         "updated": str(status.get("updatedReplicas") or 0),
         "available": str(status.get("availableReplicas") or 0),
     }
 
 
-def resource_version(deployment: dict[str, Any]) -> str:
-    return str(deployment["metadata"]["resourceVersion"])
+def generation(deployment: dict[str, Any]) -> int:
+    """metadata.generation: the API server bumps it when the spec (or, for a Deployment, its annotations) changes,
+    never for status."""
+    return int(deployment["metadata"]["generation"])
 
 
 def label_selector(selector: dict[str, Any] | None) -> str:
@@ -100,15 +103,16 @@ def unfinished_rollout(deployment: dict[str, Any]) -> str | None:
 
 def pause_change(params: DeploymentParams, deployment: dict[str, Any], *, paused: bool) -> Change:
     """Set spec.paused as `kubectl rollout pause` / `resume` patch it (strategic merge; false is omitted, as the
-    API omits it); a Deployment already so is a no-op. Setting it twice is harmless, so the write is not guarded."""
-    facts = rollout_facts(deployment)
+    API omits it); a Deployment already so is a no-op. Setting it twice is harmless, so the write is not guarded.
+    Only `paused` is approved; the replica counts are shown beside it."""
     return Change(
         target=params.target,
-        before=facts,
-        after=facts | {"paused": "yes" if paused else "no"},
+        before={"paused": "yes" if is_paused(deployment) else "no"},
+        after={"paused": "yes" if paused else "no"},
         patch={"spec": {"paused": True if paused else None}},
         patch_type=PatchType.STRATEGIC,
         noop=is_paused(deployment) == paused,
+        context=rollout_facts(deployment),
     )
 
 
@@ -116,7 +120,13 @@ class DeploymentPlaybook(Playbook):
     """A playbook that changes one Deployment; its undo names the same Deployment (plus `undo_extra`)."""
 
     def undo_params(self, plan: Plan, results: list[Result]) -> dict[str, Any] | None:
-        done = [r for r in results if r.outcome is Outcome.DONE]
+        """A write whose outcome is unknown (unanswered, or in flight when the process died) may have landed, so it
+        gets an undo too: on a Deployment the write never reached, each of these undoes finds nothing to change and
+        its plan says so. pause/resume-rollout: the Deployment is still paused or not as it was. scale: it still has
+        the replicas planned from, which the undo sets. rollback: the undo restores the revision that was current,
+        whose template is still the current one. Anything else that moved meanwhile (an autoscaler, a deploy) shows in
+        the undo's own plan, which is approved like any other."""
+        done = [r for r in results if r.outcome in (Outcome.DONE, Outcome.UNKNOWN)]
         if not done or not plan.changes:
             return None
         target = done[0].target

@@ -13,7 +13,7 @@ from pydantic import field_validator, model_validator
 
 from bot.core.config import NodeLimits
 from bot.core.errors import UsageError
-from bot.core.playbook import Change, Params, Target
+from bot.core.playbook import Change, Outcome, Params, Plan, Result, Target
 from bot.core.ports import Cluster, PatchType
 
 
@@ -47,11 +47,24 @@ class Node:
 
     @property
     def facts(self) -> dict[str, str]:
-        return {
-            "pool": self.pool or "(none)",
-            "ready": "yes" if self.ready else "no",
-            "schedulable": "yes" if self.schedulable else "no",
-        }
+        """What a node playbook changes or is approved on: schedulable, and the pool whose limits apply."""
+        return {"pool": self.pool_shown, "schedulable": "yes" if self.schedulable else "no"}
+
+    @property
+    def condition(self) -> dict[str, str]:
+        """Shown beside the change but outside the approval: a flapping kubelet moves Ready on its own, and a plan
+        approved for a node that went NotReady and back is still the plan people approved. (The pool limits that
+        count Ready nodes refuse the plan instead, and a refusal is part of what is approved.)"""
+        return {"ready": "yes" if self.ready else "no"}
+
+    @property
+    def pool_shown(self) -> str:
+        return self.pool or "(none)"
+
+    @property
+    def lock(self) -> str:
+        """The name a run holds while it takes this node's pool's capacity (see `pool_locks`)."""
+        return f"pool:{self.pool_shown}"
 
 
 @dataclass(frozen=True)
@@ -61,7 +74,8 @@ class Fleet:
     nodes: list[Node]
     pool_label: str | None
 
-    def pick(self, params: NodeParams) -> list[Node]:
+    def pick(self, params: NodeParams, *, missing_ok: bool = False) -> list[Node]:
+        """The nodes the request names; a name the cluster does not have is an error unless `missing_ok`."""
         if params.pool:
             if self.pool_label is None:
                 raise UsageError("These nodes carry none of the configured pool labels; name the nodes instead.")
@@ -71,10 +85,15 @@ class Fleet:
                 raise UsageError(f"No nodes in pool {params.pool!r} ({self.pool_label}); pools here: {pools}.")
             return chosen
         known = {n.name: n for n in self.nodes}
-        missing = [name for name in params.nodes if name not in known]
-        if missing:
+        missing = self.missing(params)
+        if missing and not missing_ok:
             raise UsageError(f"No such node: {', '.join(missing)}.")
-        return [known[name] for name in dict.fromkeys(params.nodes)]
+        return [known[name] for name in dict.fromkeys(params.nodes) if name in known]
+
+    def missing(self, params: NodeParams) -> list[str]:
+        """The named nodes this cluster does not have (a typo, or a node deleted since: scaled away, replaced)."""
+        known = {n.name for n in self.nodes}
+        return [name for name in dict.fromkeys(params.nodes) if name not in known]
 
     def pool_size(self) -> Counter[str]:
         return Counter(n.pool for n in self.nodes)
@@ -109,9 +128,16 @@ def schedulable_changes(nodes: list[Node], *, schedulable: bool) -> list[Change]
             patch=patch,
             patch_type=PatchType.STRATEGIC,
             noop=n.schedulable == schedulable,
+            context=n.condition,
         )
         for n in nodes
     ]
+
+
+def pool_locks(taking: list[Node]) -> list[str]:
+    """One lock per pool the request takes nodes from: the runner holds these besides the nodes themselves, so two
+    requests planned side by side, each leaving a pool its last spare Ready node, cannot both run at once."""
+    return sorted({n.lock for n in taking})
 
 
 def too_many(count: int, limits: NodeLimits) -> list[str]:
@@ -145,3 +171,16 @@ def blast_radius(fleet: Fleet, taking: list[Node], limits: NodeLimits) -> tuple[
             )
         notes.append(f"pool {label}: {remaining} of {sizes[pool]} nodes Ready and schedulable after this.")
     return refused, notes
+
+
+def uncordon_params(plan: Plan, results: list[Result]) -> dict[str, Any] | None:
+    """What uncordons exactly the nodes a cordon or drain run cordoned, not those that were cordoned already.
+
+    A cordon whose outcome is unknown (its call went unanswered, or was in flight when the process died) counts: if
+    it never landed, the node is schedulable as it was, and uncordoning it writes nothing. `missing_ok`: a node
+    deleted since (scaled away, replaced) is skipped with a note rather than failing the whole undo."""
+    maybe = (Outcome.DONE, Outcome.UNKNOWN)
+    nodes = [r.target.name for r in results if r.target.kind == "Node" and r.outcome in maybe]
+    if not nodes:
+        return None
+    return {"nodes": ",".join(nodes), "missing_ok": True, "cluster": plan.cluster}

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from bot.core.config import NodeLimits
-from bot.core.playbook import Outcome, Plan, Playbook, Result
+from bot.core.playbook import Plan, Playbook, Result
 from bot.core.ports import Cluster
-from playbooks._nodes import NodeParams, blast_radius, fleet, schedulable_changes
+from playbooks._nodes import NodeParams, blast_radius, fleet, pool_locks, schedulable_changes, uncordon_params
 
 
 class Cordon(Playbook):
@@ -27,7 +27,8 @@ class Cordon(Playbook):
         nodes = await fleet(cluster, self.limits)
         chosen = nodes.pick(params)
         changes = schedulable_changes(chosen, schedulable=False)
-        refused, notes = blast_radius(nodes, [n for n in chosen if n.schedulable], self.limits)
+        taking = [n for n in chosen if n.schedulable]
+        refused, notes = blast_radius(nodes, taking, self.limits)
         return Plan(
             playbook=self.name,
             cluster=cluster_name,
@@ -35,11 +36,8 @@ class Cordon(Playbook):
             changes=changes,
             notes=notes,
             refused=refused,
+            locks=pool_locks(taking),
         )
 
     def undo_params(self, plan: Plan, results: list[Result]) -> dict[str, Any] | None:
-        """Uncordon exactly the nodes this run cordoned: not those that were cordoned already."""
-        done = [r.target.name for r in results if r.outcome is Outcome.DONE]
-        if not done:
-            return None
-        return {"nodes": ",".join(done), "cluster": plan.cluster}
+        return uncordon_params(plan, results)

@@ -13,17 +13,21 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from bot.core.config import DrainLimits, NodeLimits
+from bot.core.config import DrainLimits, IncidentConfig, NodeLimits
 from bot.core.errors import ClusterError
 from bot.core.playbook import Change, Outcome, Plan, Playbook, Result, Target
 from bot.core.ports import Cluster, ObjectRef
-from playbooks._nodes import NodeParams, blast_radius, fleet, schedulable_changes
+from playbooks._nodes import NodeParams, blast_radius, fleet, pool_locks, schedulable_changes, uncordon_params
 
 MIRROR = "kubernetes.io/config.mirror"
 """The kubelet's annotation on the API copy of a static pod: evicting it does nothing, the kubelet owns it."""
 FINISHED = ("Succeeded", "Failed")
 SHOWN = 10
 """Pods named in one note before the rest are counted."""
+IN_FLIGHT = 200
+"""Writes of one phase the runner starts at once (it holds a slot per write for the write's whole `apply`): enough
+that pods a budget holds back for minutes do not keep the others of a request waiting. The API calls themselves are
+capped by `drain.concurrency` inside `apply`, and a pod waiting out a budget holds no call slot while it sleeps."""
 
 
 def plural(n: int, word: str) -> str:
@@ -151,6 +155,10 @@ class Drain(Playbook):
     undo_with = "uncordon"
     lasting = True
 
+    def __init__(self, config: IncidentConfig) -> None:
+        super().__init__(config)
+        self._calls: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+
     @property
     def limits(self) -> NodeLimits:
         return self.config.mitigation.nodes
@@ -161,7 +169,15 @@ class Drain(Playbook):
 
     @property
     def concurrency(self) -> int:
-        return self.waits.concurrency
+        return IN_FLIGHT
+
+    def _gate(self) -> asyncio.Semaphore:
+        """The cap on this worker's drain API calls in flight (`drain.concurrency`), shared by its runs and dry runs;
+        one per event loop, since a semaphore that has made a waiter belongs to its loop."""
+        loop = asyncio.get_running_loop()
+        if self._calls is None or self._calls[0] is not loop:
+            self._calls = (loop, asyncio.Semaphore(self.waits.concurrency))
+        return self._calls[1]
 
     async def plan(self, cluster: Cluster, params: Any, *, cluster_name: str) -> Plan:
         assert isinstance(params, NodeParams)
@@ -196,18 +212,26 @@ class Drain(Playbook):
             changes=changes,
             notes=notes,
             refused=refused,
+            locks=pool_locks(chosen),
         )
 
     @staticmethod
     def _eviction(pod: Pod, budgets: list[Budget]) -> Change:
         assert pod.owner is not None
         facts = {"node": pod.node, "owner": f"{pod.owner[0]}/{pod.owner[1]}"}
+        node = Target(api_version="v1", kind="Node", name=pod.node)
         return Change(
             target=pod.target,
             before=facts | {"evicted": "no"},
             after=facts | {"evicted": "yes"},
             evict=True,
             phase=1,
+            # The approval is for the nodes: pods that come or go before it runs ask for no new approval, and the
+            # run evicts whatever the re-plan finds on them, as kubectl drain evicts what is there when it runs.
+            gating=False,
+            # A pod is evicted only from a node that was cordoned, or its replacement may land on the same node;
+            # kubectl drain stops for a node whose cordon failed.
+            needs=(str(node),),
             # Allowed disruptions move as pods come and go: shown, but a change in them asks for no new approval.
             context={"budget": ", ".join(b.shown for b in budgets) or "none"},
         )
@@ -242,15 +266,18 @@ class Drain(Playbook):
 
     async def apply(self, cluster: Cluster, change: Change, *, dry_run: bool, as_user: str | None) -> Outcome:
         """An eviction is retried while a PodDisruptionBudget refuses it (429), as kubectl drain retries, until
-        `pdb_wait_seconds` have passed; a dry run asks once. A pod already gone is ALREADY; nothing is deleted."""
+        `pdb_wait_seconds` after the first refusal; a dry run asks once. A pod already gone is ALREADY; nothing is
+        deleted. Each call takes a slot of `drain.concurrency`, and the wait between tries holds none."""
         if not change.evict:
-            return await super().apply(cluster, change, dry_run=dry_run, as_user=as_user)
+            async with self._gate():
+                return await super().apply(cluster, change, dry_run=dry_run, as_user=as_user)
         ref = change.target.ref
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.waits.pdb_wait_seconds
+        deadline: float | None = None
         while True:
             try:
-                await cluster.evict(ref, dry_run=dry_run, as_user=as_user)
+                async with self._gate():
+                    await cluster.evict(ref, dry_run=dry_run, as_user=as_user)
             except ClusterError as exc:
                 if exc.status == 404 and f'pods "{ref.name}" not found' in str(exc):
                     return Outcome.ALREADY
@@ -260,6 +287,8 @@ class Drain(Playbook):
                     budget = change.context.get("budget", "none")
                     why = f"PodDisruptionBudget {budget} refuses it now" if budget != "none" else "refused now"
                     raise ClusterError(f"{why}: {exc}", status=429, reason=exc.reason) from None
+                if deadline is None:
+                    deadline = loop.time() + self.waits.pdb_wait_seconds
                 left = deadline - loop.time()
                 if left <= 0:
                     return await self._give_up(cluster, ref, exc)
@@ -272,8 +301,9 @@ class Drain(Playbook):
         that waited the whole time. A pod that went meanwhile (its owner scaled it away) is ALREADY."""
         waited = f"{self.waits.pdb_wait_seconds:g} s"
         try:
-            found = await cluster.get(ref)
-            listed = await cluster.list("policy/v1", "PodDisruptionBudget", namespace=ref.namespace)
+            async with self._gate():
+                found = await cluster.get(ref)
+                listed = await cluster.list("policy/v1", "PodDisruptionBudget", namespace=ref.namespace)
         except ClusterError:
             raise ClusterError(f"evictions refused for {waited}: {last}", status=429, reason=last.reason) from None
         if found is None:
@@ -284,9 +314,6 @@ class Drain(Playbook):
         raise ClusterError(f"{why} for {waited}: {last}", status=429, reason=last.reason)
 
     def undo_params(self, plan: Plan, results: list[Result]) -> dict[str, Any] | None:
-        """Uncordon exactly the nodes this run cordoned; evicted pods are not brought back (their owners made
-        replacements elsewhere)."""
-        done = [r.target.name for r in results if r.target.kind == "Node" and r.outcome is Outcome.DONE]
-        if not done:
-            return None
-        return {"nodes": ",".join(done), "cluster": plan.cluster}
+        """Uncordon the nodes this run cordoned; evicted pods are not brought back (their owners made replacements
+        elsewhere)."""
+        return uncordon_params(plan, results)

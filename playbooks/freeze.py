@@ -55,8 +55,9 @@ class Freeze(Playbook):
         )
 
     def undo_params(self, plan: Plan, results: list[Result]) -> dict[str, Any] | None:
-        """Unfreeze exactly the objects this run paused: not those that were paused already."""
-        done = [key_text(r.target) for r in results if r.outcome is Outcome.DONE]
+        """Unfreeze exactly the objects this run paused (or may have: a call unanswered, or in flight when the process
+        died; one never paused is still syncing, and unfreeze finds nothing to do for it): not those paused already."""
+        done = [key_text(r.target) for r in results if r.outcome in (Outcome.DONE, Outcome.UNKNOWN)]
         if not done:
             return None
         return {"selector": plan.params["selector"], "objects": ",".join(done), "cluster": plan.cluster}

@@ -40,8 +40,9 @@ class PauseSync(Playbook):
         )
 
     def undo_params(self, plan: Plan, results: list[Result]) -> dict[str, Any] | None:
-        """Resume exactly the object this run paused: not one that was paused already."""
-        done = [r.target for r in results if r.outcome is Outcome.DONE]
+        """Resume exactly the object this run paused (or may have: its call unanswered, or in flight when the process
+        died; never paused, it is still syncing and the resume finds nothing to do): not one paused already."""
+        done = [r.target for r in results if r.outcome in (Outcome.DONE, Outcome.UNKNOWN)]
         if not done:
             return None
         t = done[0]

@@ -38,8 +38,9 @@ class ResumeSync(Playbook):
         return await apply_resume(cluster, change, dry_run=dry_run, as_user=as_user)
 
     def undo_params(self, plan: Plan, results: list[Result]) -> dict[str, Any] | None:
-        """Pause again exactly the object this run resumed."""
-        done = [r.target for r in results if r.outcome is Outcome.DONE]
+        """Pause again exactly the object this run resumed (or may have: never resumed, it is still paused and the
+        pause finds nothing to do)."""
+        done = [r.target for r in results if r.outcome in (Outcome.DONE, Outcome.UNKNOWN)]
         if not done:
             return None
         t = done[0]

@@ -3,9 +3,11 @@
 The history is the Deployment's ReplicaSets (one LIST with its selector, kept if it is their controller), numbered
 by their `deployment.kubernetes.io/revision` annotation. The write replaces spec.template with the chosen
 ReplicaSet's (its pod-template-hash label removed) and the annotations with kubectl's selection, in a JSON patch
-that also carries the resourceVersion planned from: a Deployment changed since is a 409, never overwritten. The
-deployment controller then reuses that ReplicaSet as the newest revision, so the replaced revision keeps its number
-and the undo is a rollback to it.
+that first tests the metadata.generation planned from: a Deployment whose spec changed since (a deploy) is refused
+(422), never overwritten. Not the resourceVersion: the deployment controller moves that with every status update,
+constantly while pods churn in an incident, and a guard on it would refuse for no conflict at all. The deployment
+controller then reuses that ReplicaSet as the newest revision, so the replaced revision keeps its number and the undo
+is a rollback to it.
 """
 
 from __future__ import annotations
@@ -15,17 +17,17 @@ from typing import Any
 
 from pydantic import Field
 
-from bot.core.errors import UsageError
-from bot.core.playbook import Change, Plan
+from bot.core.errors import ClusterError, UsageError
+from bot.core.playbook import Change, Outcome, Plan
 from bot.core.ports import Cluster, PatchType
 from playbooks._deployments import (
     API_VERSION,
     DeploymentParams,
     DeploymentPlaybook,
+    generation,
     get_deployment,
     is_paused,
     label_selector,
-    resource_version,
 )
 
 REVISION = "deployment.kubernetes.io/revision"
@@ -42,6 +44,8 @@ KEEP_FROM_DEPLOYMENT = frozenset(
     }
 )
 MAX_DIFFERENCES = 8
+JSON_PATCH_REFUSED = "the server rejected our request due to an error in our request"
+"""The message of the 422 a JSON patch that does not apply gets (patch.go's NewGenericServerResponse)."""
 
 
 class RollbackParams(DeploymentParams):
@@ -88,11 +92,13 @@ class Rollback(DeploymentPlaybook):
             target=params.target,
             before=before,
             after=after,
+            # Only the test can fail to apply: the template is always there, and `add` of the annotations replaces
+            # them whole whether or not the Deployment has any.
             patch=[
-                {"op": "replace", "path": "/metadata/resourceVersion", "value": resource_version(deployment)},
+                {"op": "test", "path": "/metadata/generation", "value": generation(deployment)},
                 {"op": "replace", "path": "/spec/template", "value": template},
                 {
-                    "op": "replace",
+                    "op": "add",
                     "path": "/metadata/annotations",
                     "value": restored_annotations(deployment, history[wanted]),
                 },
@@ -108,6 +114,20 @@ class Rollback(DeploymentPlaybook):
             notes=notes,
             refused=refused,
         )
+
+    async def apply(self, cluster: Cluster, change: Change, *, dry_run: bool, as_user: str | None) -> Outcome:
+        try:
+            return await super().apply(cluster, change, dry_run=dry_run, as_user=as_user)
+        except ClusterError as exc:
+            if exc.status != 422 or JSON_PATCH_REFUSED not in str(exc):
+                raise
+            raise ClusterError(
+                f"{change.target} changed since this plan was made (a deploy, a scale, a rollback or an annotation "
+                f"by someone else: its metadata.generation is no longer {change.patch[0]['value']}): nothing was "
+                f"written; plan again. {exc}",
+                status=exc.status,
+                reason=exc.reason,
+            ) from None
 
     def undo_extra(self, plan: Plan) -> dict[str, Any]:
         """The replaced revision keeps its number (the restored one becomes the newest), so that is the undo's."""

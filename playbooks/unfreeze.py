@@ -64,8 +64,9 @@ class Unfreeze(Playbook):
         return await apply_resume(cluster, change, dry_run=dry_run, as_user=as_user)
 
     def undo_params(self, plan: Plan, results: list[Result]) -> dict[str, Any] | None:
-        """Freeze again exactly the objects this run resumed."""
-        done = [key_text(r.target) for r in results if r.outcome is Outcome.DONE]
+        """Freeze again exactly the objects this run resumed (or may have: one never resumed is still paused, and
+        freeze finds nothing to do for it)."""
+        done = [key_text(r.target) for r in results if r.outcome in (Outcome.DONE, Outcome.UNKNOWN)]
         if not done:
             return None
         return {"selector": plan.params["selector"], "objects": ",".join(done), "cluster": plan.cluster}

@@ -1,5 +1,7 @@
-"""rollback, pause-rollout, resume-rollout and scale against the Kubernetes stand-in, through the real adapter:
-plans and their facts, guards against concurrent writes, dry runs, refusals, runs and their undo."""
+"""pause-rollout, resume-rollout and scale against the Kubernetes stand-in, through the real adapter, and what every
+Deployment playbook shares (parameters, a missing Deployment, denials, the undo of a write whose outcome is unknown):
+plans and their facts, guards against concurrent writes, dry runs, refusals, runs and their undo. Rollback's own
+tests are in test_playbook_rollback, with the helpers here."""
 
 from __future__ import annotations
 
@@ -124,123 +126,6 @@ def test_the_replicaset_query_selects_what_the_deployment_selector_does() -> Non
     assert sorted(parse_label_selector(query)) == sorted(selector_requirements(selector))
 
 
-# ---- rollback --------------------------------------------------------------------------------------------------
-
-
-async def test_rollback_restores_the_previous_revision_and_its_undo_the_replaced_one(
-    kube: KubeStandIn, cluster: KubeCluster, registry: PlaybookRegistry
-) -> None:
-    kube.add_deployment("web", images_by_revision=HISTORY, replicas=2)
-    playbook, plan = await planned(registry, cluster, "rollback", "deployment=web")
-    (change,) = plan.changes
-    assert change.before == {"revision": "3", "image app": V3}
-    assert change.after == {"revision": "2 (restored as 4)", "image app": V2}
-    assert not change.noop and plan.refused == [] and plan.dry_run == [] and plan.notes == []
-    assert plan.params == {"deployment": "web", "namespace": "default"}
-    assert [len(kube.calls("get", "deployments")), len(kube.calls("list", "replicasets"))] == [1, 1]
-    assert kube.calls("list", "replicasets")[0].query["labelSelector"] == "app=web", "one LIST, by its selector"
-    assert kube.calls("patch", "deployments")[0].query == {"dryRun": "All"}
-    assert image(kube) == V3 and revisions(kube, "web")[-1] == ("3", 2), "the dry run changed nothing"
-
-    results = await playbook.run(cluster, plan, as_user=ALICE)
-    assert outcomes(results) == [Outcome.DONE]
-    assert kube.calls("patch", "deployments")[-1].impersonated == ALICE
-    assert image(kube) == V2 and revisions(kube, "web") == [("1", 0), ("3", 0), ("4", 2)]
-    rolled = deployment(kube)
-    assert "pod-template-hash" not in rolled["spec"]["template"]["metadata"]["labels"]
-    assert rolled["metadata"]["annotations"] == {"deployment.kubernetes.io/revision": "4"}
-
-    assert playbook.undo_params(plan, results) == {
-        "deployment": "web",
-        "namespace": "default",
-        "revision": 3,
-        "cluster": "prod",
-    }, "the replaced revision keeps its number"
-    back, reversed_ = await undo(registry, cluster, playbook, plan, results)
-    assert (back.changes[0].before, back.changes[0].after) == (
-        {"revision": "4", "image app": V2},
-        {"revision": "3 (restored as 5)", "image app": V3},
-    )
-    assert outcomes(reversed_) == [Outcome.DONE]
-    assert image(kube) == V3 and revisions(kube, "web") == [("1", 0), ("4", 0), ("5", 2)]
-
-
-async def test_rollback_to_a_named_revision_shows_every_container_and_what_else_changes(
-    kube: KubeStandIn, cluster: KubeCluster, registry: PlaybookRegistry
-) -> None:
-    kube.add_deployment("api", "payments", images_by_revision=HISTORY)
-
-    def deploy_v4(d: dict[str, Any]) -> None:
-        spec = d["spec"]["template"]["spec"]
-        spec["containers"][0] |= {"image": V4, "env": [{"name": "MODE", "value": "fast"}]}
-        spec["containers"].append({"name": "proxy", "image": "envoy:1.31"})
-
-    kube.change("deployments", "api", "payments", deploy_v4)
-    playbook, plan = await planned(registry, cluster, "rollback", "deployment=api namespace=payments revision=1")
-    (change,) = plan.changes
-    assert change.before == {"revision": "4", "image app": V4, "image proxy": "envoy:1.31"}
-    assert change.after == {"revision": "1 (restored as 5)", "image app": V1, "image proxy": "(none)"}
-    assert plan.notes == ["Also restored: spec.containers[app].env, spec.containers[proxy]."]
-    assert outcomes(await playbook.run(cluster, plan)) == [Outcome.DONE]
-    restored = deployment(kube, "api", "payments")["spec"]["template"]["spec"]["containers"]
-    assert restored == [{"name": "app", "image": V1}], "the template is replaced, not merged: the sidecar is gone"
-
-
-async def test_an_unknown_revision_lists_the_ones_there_are(
-    kube: KubeStandIn, cluster: KubeCluster, registry: PlaybookRegistry
-) -> None:
-    kube.add_deployment("web", images_by_revision=HISTORY)
-    kube.add_deployment("web-canary", images_by_revision=[V1, V2, V3, V4, V1], labels={"app": "web"})
-    playbook, params = registry.parse("rollback", "deployment=web revision=5")
-    with pytest.raises(UsageError, match=r"^Deployment default/web has no revision 5; its revisions: 1, 2, 3 \(cur"):
-        await playbook.plan(cluster, params, cluster_name="prod")
-    kube.add_deployment("solo")
-    playbook, params = registry.parse("rollback", "deployment=solo")
-    with pytest.raises(UsageError, match="No rollout history for Deployment default/solo: revision 1 is its only one"):
-        await playbook.plan(cluster, params, cluster_name="prod")
-
-
-async def test_rollback_of_a_paused_deployment_is_refused(
-    kube: KubeStandIn, cluster: KubeCluster, registry: PlaybookRegistry
-) -> None:
-    kube.add_deployment("web", images_by_revision=HISTORY, paused=True)
-    _, plan = await planned(registry, cluster, "rollback", "deployment=web")
-    assert plan.refused == ["Deployment default/web is paused: resume it first (resume-rollout), then roll back."]
-    assert plan.changes[0].after == {"revision": "2 (restored as 4)", "image app": V2}, "still says what it would do"
-
-
-async def test_rolling_back_to_the_current_template_is_a_no_op(
-    kube: KubeStandIn, cluster: KubeCluster, registry: PlaybookRegistry
-) -> None:
-    kube.add_deployment("web", images_by_revision=HISTORY)
-    playbook, plan = await planned(registry, cluster, "rollback", "deployment=web revision=3")
-    (change,) = plan.changes
-    assert change.noop and change.before == change.after == {"revision": "3", "image app": V3}
-    assert plan.notes == ["The current pod template already matches revision 3: nothing to roll back."]
-    results = await playbook.run(cluster, plan)
-    assert outcomes(results) == [Outcome.ALREADY] and playbook.undo_params(plan, results) is None
-    assert kube.calls("patch", "deployments") == [], "neither dry-run nor written"
-
-
-async def test_a_deployment_changed_since_the_plan_is_never_overwritten(
-    kube: KubeStandIn, cluster: KubeCluster, registry: PlaybookRegistry
-) -> None:
-    kube.add_deployment("web", images_by_revision=HISTORY)
-    playbook, plan = await planned(registry, cluster, "rollback", "deployment=web")
-    # Someone deploys v4 between the plan and its approval: rolling back to v2 now would silently drop it.
-    kube.change(
-        "deployments", "web", "default", lambda d: d["spec"]["template"]["spec"]["containers"][0].update(image=V4)
-    )
-    before = deployment(kube)
-    (result,) = await playbook.run(cluster, plan)
-    assert result.outcome is Outcome.FAILED
-    assert '409 Conflict: Operation cannot be fulfilled on deployments.apps "web": the object has been modified' in (
-        result.message
-    )
-    assert deployment(kube) == before and image(kube) == V4
-    assert playbook.undo_params(plan, [result]) is None
-
-
 async def test_a_denied_permission_is_named(
     kube: KubeStandIn, cluster: KubeCluster, registry: PlaybookRegistry
 ) -> None:
@@ -271,8 +156,9 @@ async def test_pause_holds_a_deploy_and_resume_rolls_it_out(
     kube.add_deployment("web", replicas=3)
     pause, plan = await planned(registry, cluster, "pause-rollout", "deployment=web")
     (change,) = plan.changes
-    assert change.before == {"paused": "no", "replicas": "3", "updated": "3", "available": "3"}
-    assert change.after == change.before | {"paused": "yes"} and not change.noop and plan.dry_run == []
+    assert (change.before, change.after) == ({"paused": "no"}, {"paused": "yes"})
+    assert change.context == {"replicas": "3", "updated": "3", "available": "3"}
+    assert not change.noop and plan.dry_run == []
     assert [len(kube.calls("get")), len(kube.calls("list"))] == [1, 0], "one GET is the whole plan"
     assert "paused" not in deployment(kube)["spec"], "the dry run changed nothing"
     results = await pause.run(cluster, plan, as_user=ALICE)
@@ -288,7 +174,8 @@ async def test_pause_holds_a_deploy_and_resume_rolls_it_out(
     assert len(kube.replicasets_of("web")) == 1 and image(kube) == V2, "the deploy is held"
     assert pause.undo_params(plan, results) == {"deployment": "web", "namespace": "default", "cluster": "prod"}
     resumed, reversed_ = await undo(registry, cluster, pause, plan, results)
-    assert resumed.changes[0].before == {"paused": "yes", "replicas": "3", "updated": "0", "available": "3"}
+    assert resumed.changes[0].before == {"paused": "yes"}
+    assert resumed.changes[0].context == {"replicas": "3", "updated": "0", "available": "3"}
     assert resumed.notes == [
         "Only 0 of 3 replicas run the current pod template. Resuming rolls it out to the rest now."
     ]
@@ -299,6 +186,27 @@ async def test_pause_holds_a_deploy_and_resume_rolls_it_out(
     _, idle = await planned(registry, cluster, "resume-rollout", "deployment=web")
     assert idle.changes[0].noop and idle.notes == ["Deployment default/web is not paused."]
     assert resume.undo_params(idle, await resume.run(cluster, idle)) is None
+
+
+async def test_replica_counts_moving_do_not_ask_for_a_new_approval_but_a_pause_does(
+    kube: KubeStandIn, cluster: KubeCluster, registry: PlaybookRegistry
+) -> None:
+    """Approval re-plans and acts only if the fingerprint is unchanged: replicas, updated and available move by
+    themselves (an autoscaler, pods failing), so they are shown, not approved; whether it is paused is approved."""
+    kube.add_deployment("web", replicas=3)
+    _, plan = await planned(registry, cluster, "pause-rollout", "deployment=web")
+    kube.change("deployments", "web", "default", lambda d: d["spec"].update(replicas=5))  # an autoscaler
+    kube.change("deployments", "web", "default", lambda d: d["status"].update(availableReplicas=2))
+    _, again = await planned(registry, cluster, "pause-rollout", "deployment=web")
+    assert again.changes[0].context["replicas"] == "5" and again.changes[0].context != plan.changes[0].context
+    assert again.fingerprint == plan.fingerprint
+    kube.change("deployments", "web", "default", lambda d: d["spec"].update(paused=True))  # someone paused it
+    _, paused = await planned(registry, cluster, "pause-rollout", "deployment=web")
+    assert paused.fingerprint != plan.fingerprint
+    _, resume = await planned(registry, cluster, "resume-rollout", "deployment=web")
+    kube.change("deployments", "web", "default", lambda d: d["spec"].update(replicas=2))
+    _, resume_again = await planned(registry, cluster, "resume-rollout", "deployment=web")
+    assert resume_again.fingerprint == resume.fingerprint
 
 
 async def test_resume_is_undone_by_pausing_again(
@@ -396,3 +304,24 @@ async def test_an_admission_policy_refusal_is_reported_as_the_api_says_it(
     (result,) = await scale.run(cluster, plan)
     assert result.outcome is Outcome.FAILED and "no longer has" not in result.message
     assert "422 Invalid" in result.message and deployment(kube)["spec"]["replicas"] == 2
+
+
+# ---- undo of a write whose outcome is unknown ------------------------------------------------------------------------
+
+
+async def test_an_unknown_outcome_gets_an_undo_that_is_harmless_if_the_write_never_landed(
+    kube: KubeStandIn, cluster: KubeCluster, registry: PlaybookRegistry
+) -> None:
+    """A write in flight when the process died (or unanswered) may have landed: each Deployment playbook offers its
+    undo, and on a Deployment the write never reached, the undo's plan has nothing to change."""
+    kube.add_deployment("web", images_by_revision=HISTORY, replicas=2)
+    for name, text in [
+        ("pause-rollout", "deployment=web"),
+        ("scale", "deployment=web replicas=4"),
+        ("rollback", "deployment=web"),
+    ]:
+        playbook, plan = await planned(registry, cluster, name, text)
+        lost = [Result(target=plan.changes[0].target, outcome=Outcome.UNKNOWN, message="in flight when it stopped")]
+        back, reversed_ = await undo(registry, cluster, playbook, plan, lost)
+        assert [c.noop for c in back.changes] == [True] and outcomes(reversed_) == [Outcome.ALREADY], name
+    assert all(r.query == {"dryRun": "All"} for r in kube.calls("patch")), "nothing but dry runs was written"

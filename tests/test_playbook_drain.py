@@ -1,11 +1,11 @@
 """drain against the Kubernetes stand-in, through the real adapter: what a plan evicts and leaves, the three LISTs it
-costs, PodDisruptionBudget waits that clear or run out, pods already gone, dry runs, limits and undo."""
+costs, what its approval covers, dry runs, limits and undo. How its evictions run (budgets waited out, the cap on
+calls, pods already gone) is in test_playbook_drain_runs, with the helpers here."""
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -94,9 +94,8 @@ async def test_drain_is_registered_with_its_usage_line_and_concurrency(registry:
         registry.parse("drain", "cluster=prod")
     assert "Usage: `/incident mitigate drain nodes=a,b | pool=<name> [cluster=<context>]`" in str(caught.value)
     drain = registry.get("drain")
-    assert (drain.undo_with, drain.lasting, drain.concurrency) == ("uncordon", True, 10)
-    tuned = discover(IncidentConfig(mitigation=MitigationConfig(drain=DrainLimits(concurrency=3))))
-    assert tuned.get("drain").concurrency == 3
+    assert (drain.undo_with, drain.lasting) == ("uncordon", True)
+    assert drain.concurrency == 200, "the runner starts every eviction; drain.concurrency caps the API calls"
 
 
 async def test_plan_cordons_then_evicts_what_would_come_back_and_leaves_the_rest(
@@ -205,81 +204,29 @@ async def test_a_run_cordons_first_then_evicts_and_undo_uncordons_only_what_it_c
     assert {r.impersonated for r in writes} == {"alice@example.com"}
     assert kube.calls("delete") == [], "never a delete, not even for the pod the budget kept"
     assert kept in {name(p) for p in kube.all("pods")} and evicted not in {name(p) for p in kube.all("pods")}
-    assert playbook.undo_params(plan, results) == {"nodes": "a100-1", "cluster": "prod"}
+    assert playbook.undo_params(plan, results) == {"nodes": "a100-1", "missing_ok": True, "cluster": "prod"}
     assert playbook.undo_params(plan, [r for r in results if r.target.kind == "Pod"]) is None
 
 
-async def replacement_pod(kube: KubeStandIn) -> None:
-    """The db deployment's replacement comes up Ready elsewhere: the budget now has a disruption to spare."""
-    rs = pod_on(kube, "db", "a100-3")["metadata"]["ownerReferences"][0]["name"]
-    labels = pod_on(kube, "db", "a100-3")["metadata"]["labels"]
-    kube.add_pod("db-replacement", "data", node="cpu-0", labels=labels, owner=("ReplicaSet", rs))
-
-
-async def budget_lowered(kube: KubeStandIn) -> None:
-    """Someone relaxes the budget with kubectl edit: maxUnavailable 0 becomes 1."""
-    kube.change("poddisruptionbudgets", "db", "data", lambda p: p["spec"].update(maxUnavailable=1))
-
-
-@pytest.mark.parametrize("relief", [replacement_pod, budget_lowered])
-async def test_an_eviction_a_budget_refuses_goes_through_once_the_budget_allows_it(
-    kube: KubeStandIn, cluster: KubeCluster, relief: Callable[[KubeStandIn], Awaitable[None]]
-) -> None:
-    seed(kube)
-    db0 = name(pod_on(kube, "db", "a100-0"))
-    playbook, plan = await plan_for(waiting(10), cluster, "nodes=a100-3")
-    db3 = name(pod_on(kube, "db", "a100-3"))
-    assert [c.target.name for c in plan.changes] == ["a100-3", db3]
-
-    async def relieve_after_refusals() -> None:
-        async with asyncio.timeout(5):
-            # The stand-in has no event to wait on: poll its request log until the drain has been refused thrice.
-            while len([r for r in kube.calls("create", "pods/eviction") if r.status == 429]) < 3:  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
-        await relief(kube)
-
-    helper = asyncio.create_task(relieve_after_refusals())
-    results = await playbook.run(cluster, plan)
-    await helper
-    assert [(r.target.name, r.outcome) for r in results] == [("a100-3", Outcome.DONE), (db3, Outcome.DONE)]
-    statuses = [r.status for r in kube.calls("create", "pods/eviction")]
-    assert statuses[:3] == [429, 429, 429] and statuses[-1] == 201
-    assert db3 not in {name(p) for p in kube.all("pods")} and db0 in {name(p) for p in kube.all("pods")}
-
-
-async def test_a_budget_that_never_allows_it_fails_the_pod_naming_the_budget(
-    kube: KubeStandIn, cluster: KubeCluster
-) -> None:
-    seed(kube)
-    playbook, plan = await plan_for(waiting(0.3, retry_seconds=0.05), cluster, "nodes=a100-3")
-    db3 = name(pod_on(kube, "db", "a100-3"))
-    started = time.monotonic()
-    node, pod = await playbook.run(cluster, plan)
-    elapsed = time.monotonic() - started
-    assert node.outcome is Outcome.DONE and pod.outcome is Outcome.FAILED
-    assert pod.message == (
-        f"blocked by PodDisruptionBudget data/db (0 disruptions allowed) for 0.3 s: prod: Pod/data/{db3}: {PDB_429}"
-    )
-    assert 0.3 <= elapsed < 3
-    assert 2 <= len(kube.calls("create", "pods/eviction")) <= 8, "retried every 0.05 s for 0.3 s, no faster"
-    assert db3 in {name(p) for p in kube.all("pods")} and kube.calls("delete") == []
-
-
-async def test_a_pod_already_gone_is_already_and_other_refusals_fail_at_once(
+async def test_pods_coming_and_going_ask_for_no_new_approval_and_each_needs_its_node_cordoned(
     kube: KubeStandIn, cluster: KubeCluster, registry: PlaybookRegistry
 ) -> None:
+    """The approval is for the nodes: the run evicts what is on them when it runs, as kubectl drain does."""
     seed(kube)
-    playbook, plan = await plan_for(registry, cluster, "nodes=a100-2")
-    web2 = pod_on(kube, "web", "a100-2")
-    kube.remove(BY_PLURAL["pods"], web2, orphan=False)  # its owner scaled it away after the plan
-    assert [r.outcome for r in await playbook.run(cluster, plan)] == [Outcome.DONE, Outcome.ALREADY]
-    kube.forbid("create", "pods/eviction")
-    playbook, plan = await plan_for(registry, cluster, "nodes=a100-1")
-    started = time.monotonic()
-    node, pod = await playbook.run(cluster, plan)
-    assert node.outcome is Outcome.DONE and pod.outcome is Outcome.FAILED
-    assert '403 Forbidden: pods "' in pod.message and 'cannot create resource "pods/eviction"' in pod.message
-    assert time.monotonic() - started < 5 and len(kube.calls("create", "pods/eviction")) == 2, "one try each"
+    _, plan = await plan_for(registry, cluster, "nodes=a100-0,a100-1")
+    evictions = [c for c in plan.changes if c.evict]
+    assert evictions and all(not c.gating for c in evictions)
+    assert [c.needs for c in evictions] == [(f"Node/{c.before['node']}",) for c in evictions]
+    assert all(c.gating and c.needs == () for c in plan.changes if not c.evict)
+    kube.remove(BY_PLURAL["pods"], pod_on(kube, "web", "a100-1"), orphan=False)  # its owner scaled it away
+    rs = pod_on(kube, "web", "a100-0")["metadata"]["ownerReferences"][0]["name"]
+    kube.add_pod("web-new", node="a100-0", labels={"app": "web"}, owner=("ReplicaSet", rs))
+    _, later = await plan_for(registry, cluster, "nodes=a100-0,a100-1")
+    assert {c.target.name for c in later.changes} != {c.target.name for c in plan.changes}
+    assert later.fingerprint == plan.fingerprint
+    kube.change("nodes", "a100-1", "", lambda n: n["spec"].update(unschedulable=True))
+    _, cordoned = await plan_for(registry, cluster, "nodes=a100-0,a100-1")
+    assert cordoned.fingerprint != plan.fingerprint, "a node's state is what was approved"
 
 
 async def test_a_dry_run_asks_each_write_once_and_changes_nothing(

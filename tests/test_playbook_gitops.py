@@ -15,7 +15,7 @@ import pytest
 from bot.adapters.kubernetes import KubeCluster, KubeClusters
 from bot.core.config import IncidentConfig, MitigationConfig
 from bot.core.errors import ClusterError, UsageError
-from bot.core.playbook import Outcome, Plan, Playbook, PlaybookRegistry
+from bot.core.playbook import Outcome, Plan, Playbook, PlaybookRegistry, Result
 from bot.core.ports import ObjectRef, PatchType
 from playbooks import discover
 from playbooks._gitops import SAVED
@@ -293,6 +293,38 @@ async def test_freeze_pauses_every_match_across_kinds_and_namespaces_and_unfreez
     assert "automated" not in kube.get("applications", "pay-old", "argocd")["spec"]["syncPolicy"], "paused before"
     assert kube.get("helmreleases", "pay-cache", "payments")["spec"]["suspend"] is True, "suspended before"
     assert "suspend" not in kube.get("helmreleases", "pay-db", "payments")["spec"]
+
+
+async def test_a_pause_of_unknown_outcome_is_undone_too_and_the_undo_is_harmless_if_it_never_landed(
+    kube: KubeStandIn, cluster: KubeCluster, registry: PlaybookRegistry
+) -> None:
+    """A pause in flight when the process died (or unanswered) may have landed: pause-sync and freeze give an undo
+    for it, which finds nothing to do on an object still syncing; the same for resume-sync and unfreeze."""
+    app(kube, "shop", labels={"team": "shop"})
+    kube.add_kustomization("shop")
+    labelled(kube, "kustomizations", "shop", "flux-system", {"team": "shop"})
+
+    async def undo_of_unknown(name: str, text: str) -> Plan:
+        playbook, plan = await planned(registry, cluster, name, text)
+        lost = [
+            Result(target=c.target, outcome=Outcome.UNKNOWN, message="in flight when it stopped") for c in plan.writes
+        ]
+        undo = playbook.undo_params(plan, lost)
+        assert undo is not None and playbook.undo_with is not None, name
+        _, back = await planned(registry, cluster, playbook.undo_with, " ".join(f"{k}={v}" for k, v in undo.items()))
+        return back
+
+    for name, text in [("pause-sync", "application=shop"), ("pause-sync", "kustomization=shop")]:
+        back = await undo_of_unknown(name, text)
+        assert back.playbook == "resume-sync" and [c.noop for c in back.changes] == [True], text
+    back = await undo_of_unknown("freeze", "selector=team=shop")
+    assert back.playbook == "unfreeze" and [c.noop for c in back.changes] == [True, True]
+    written = [c for c in kube.calls("patch") if c.query != {"dryRun": "All"}]
+    assert written == [], "nothing but dry runs so far"
+    pause, plan = await planned(registry, cluster, "pause-sync", "application=shop")
+    assert [r.outcome for r in await pause.run(cluster, plan)] == [Outcome.DONE]
+    back = await undo_of_unknown("resume-sync", "application=shop")
+    assert back.playbook == "pause-sync" and [c.noop for c in back.changes] == [True], "still paused: already so"
 
 
 async def test_unfreeze_by_hand_resumes_what_is_paused_and_says_what_it_will_not(
