@@ -123,3 +123,15 @@ async def test_an_undo_that_partly_failed_can_be_asked_for_again(bot: Harness, k
     await click(bot, inc, plan_message(bot, inc, again.ref), APPROVE, "UBOB")
     assert not kube.get("nodes", "a100-3")["spec"].get("unschedulable")
     assert (await bot.fb.service.get(inc.id)).active == ()
+
+
+async def test_an_undo_with_nothing_left_to_change_clears_what_is_in_force(bot: Harness, kube: KubeStandIn) -> None:
+    inc = await declare(bot)
+    await mitigate(bot, inc, "cordon nodes=a100-3")
+    await click(bot, inc, plan_message(bot, inc, "M1"), APPROVE, "UBOB")
+    kube.change("nodes", "a100-3", "", lambda n: n["spec"].pop("unschedulable"))  # uncordoned by hand
+    await bot.fb.service.mitigation.request_undo(inc.id, 1, "UCAROL", Op.fresh())
+    await bot.settle()
+    m2 = await bot.fb.service.mitigation.get(inc.id, 2)
+    assert m2.state is MitigationState.REFUSED and "Nothing to change" in (m2.reason or "")
+    assert (await bot.fb.service.get(inc.id)).active == ()

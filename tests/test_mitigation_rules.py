@@ -118,7 +118,7 @@ async def test_api_refusals_at_plan_and_at_run_time(
         m2 = await bot.fb.service.mitigation.get(inc.id, 2)
         assert [(r.target.name, r.outcome.value) for r in m2.results] == [("a100-0", "done"), ("a100-1", "failed")]
         assert "Operation cannot be fulfilled on nodes" in m2.results[1].message
-        assert m2.undo_params == {"nodes": "a100-0", "cluster": "prod"}
+        assert m2.undo_params == {"nodes": "a100-0", "cluster": "prod", "missing_ok": True}
         result = text_of(result_message(bot, inc, "M2"))
         assert "`Node/a100-1` failed: " in result and "Operation cannot be fulfilled on nodes" in result
         assert result.startswith(":large_orange_circle:") and "1 done, 1 failed" in result
@@ -167,7 +167,7 @@ async def test_drain_through_the_bot_shows_progress_and_names_blocked_pods(
         assert [r.outcome.value for r in m1.results] == ["done", "done", "done"]
         progress = [c for c in slack.calls_to("chat.update") if "Running:" in str(c.get("blocks"))]
         assert progress, "the plan message showed progress while it ran"
-        assert m1.undo_params == {"nodes": "a100-0", "cluster": "prod"}
+        assert m1.undo_params == {"nodes": "a100-0", "cluster": "prod", "missing_ok": True}
 
 
 async def test_deploy_freeze_shows_in_topic_and_summary_until_undone(

@@ -77,7 +77,7 @@ class DrainLimits(BaseModel):
     retry_seconds: float = Field(default=5, gt=0, le=60)
     """Pause between eviction attempts a PodDisruptionBudget refused (kubectl drain waits 5 s)."""
     concurrency: int = Field(default=10, ge=1, le=100)
-    """Evictions in flight at once."""
+    """API calls (evictions, cordons) in flight at once per drain; a pod waiting out a budget holds no slot."""
 
 
 class ScaleLimits(BaseModel):

@@ -8,14 +8,15 @@ from datetime import timedelta
 from typing import Any
 
 from bot.core import approvals
-from bot.core.changes import get_incident
+from bot.core.changes import change_incident, get_incident
 from bot.core.deps import Deps
 from bot.core.errors import ClusterError, FirebreakError, InvalidTransition, UsageError
 from bot.core.jobs import Op
 from bot.core.mitigation_records import Records, describe
 from bot.core.playbook import Params, Playbook, PlaybookRegistry
 from bot.core.ports import Clusters, JobQueue, LockKind, MitigationStore
-from bot.models import AuditEntry, Incident, Mitigation, MitigationState, Outcome, Plan
+from bot.core.publishing import Publisher
+from bot.models import AuditEntry, Incident, Mitigated, Mitigation, MitigationState, Outcome, Plan, TimelineEvent
 
 PLAN_SECONDS = 60.0
 """Reading the cluster and dry-running the writes must finish within this, or the request fails."""
@@ -53,12 +54,14 @@ class Mitigating(Records):
     def __init__(
         self,
         deps: Deps,
+        publisher: Publisher,
         playbooks: PlaybookRegistry,
         clusters: Clusters,
         mitigations: MitigationStore,
         queue: JobQueue,
     ) -> None:
         super().__init__(deps, mitigations, queue)
+        self.publisher = publisher
         self.playbooks = playbooks
         self.clusters = clusters
 
@@ -116,12 +119,30 @@ class Mitigating(Records):
         await self.tell(m, "requested", describe(m.plan), op, actor=requester)
         if m.state is MitigationState.REFUSED:
             await self.tell(m, "refused", m.reason or "", op)
+            if undo_of is not None and not plan.writes and not plan.refused and not plan.dry_run:
+                await self._undone_already(incident, undo_of, m, op)
         m = await self.post(incident, m, op)
         if m.state is MitigationState.PENDING:
             await self.queue_expiry(m)
         elif m.state is MitigationState.APPROVED:
             await self.queue_run(m)
         return m
+
+    async def _undone_already(self, incident: Incident, original: int, m: Mitigation, op: Op) -> None:
+        """An undo with nothing left to change (put back by hand, nodes deleted): the original is no longer
+        in force."""
+
+        def change(i: Incident) -> tuple[Incident, list[TimelineEvent]] | None:
+            kept = tuple(a for a in i.active if a.number != original)
+            if kept == i.active:
+                return None
+            text = f"M{original} is no longer in force: nothing was left to undo"
+            payload = Mitigated(number=m.number, playbook=m.playbook, action="active", text=text)
+            return i.model_copy(update={"active": kept}), [TimelineEvent(at=self.clock(), payload=payload)]
+
+        after, events = await change_incident(self.store, incident.id, change, op.sub("not-in-force"))
+        if events is not None:
+            await self.publisher.publish(incident, after, op=op.sub("not-in-force"))
 
     def _impersonating(self, requester: str) -> str | None:
         mapping = self.config.mitigation.impersonate

@@ -51,8 +51,7 @@ class Running(Mitigating):
         mitigations: MitigationStore,
         queue: JobQueue,
     ) -> None:
-        super().__init__(deps, playbooks, clusters, mitigations, queue)
-        self.publisher = publisher
+        super().__init__(deps, publisher, playbooks, clusters, mitigations, queue)
 
     def runners(self) -> dict[str, Any]:
         return {RUN_JOB: self.run_job, EXPIRE_JOB: self.expire_job}
