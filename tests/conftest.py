@@ -14,7 +14,11 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
+from bot.adapters.kubernetes import KubeCluster, KubeClusters
+from bot.core.config import IncidentConfig
+from bot.core.playbook import PlaybookRegistry
 from bot.root.settings import Settings
+from playbooks import discover
 from tests.harness import BOT_TOKEN, SIGNING_SECRET, Harness, running
 from tests.kube_http import Api, session_for
 from tests.kube_standin import KubeStandIn
@@ -134,6 +138,20 @@ async def kube() -> AsyncIterator[KubeStandIn]:
     """The Kubernetes API stand-in (tests/kube_standin.py), started and stopped around a test."""
     async with KubeStandIn() as standin:
         yield standin
+
+
+@pytest.fixture
+async def cluster(kube: KubeStandIn, tmp_path: Path) -> AsyncIterator[KubeCluster]:
+    """The stand-in as cluster `prod`, through the real adapter (kubernetes-asyncio over HTTP)."""
+    clusters = KubeClusters(kube.write_kubeconfig(tmp_path / "kubeconfig", context="prod"))
+    yield await clusters.get("prod")
+    await clusters.close()
+
+
+@pytest.fixture
+def registry() -> PlaybookRegistry:
+    """Every playbook in playbooks/, with the default practice."""
+    return discover(IncidentConfig())
 
 
 @pytest.fixture

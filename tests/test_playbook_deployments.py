@@ -5,13 +5,11 @@ tests are in test_playbook_rollback, with the helpers here."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.adapters.kubernetes import KubeCluster, KubeClusters
+from bot.adapters.kubernetes import KubeCluster
 from bot.core.config import IncidentConfig, MitigationConfig, ScaleLimits
 from bot.core.errors import ClusterError, UsageError
 from bot.core.playbook import Outcome, Plan, Playbook, PlaybookRegistry, Result
@@ -30,18 +28,6 @@ USAGES = {
     "resume-rollout": "mitigate resume-rollout deployment=<name> [namespace=default] [cluster=<context>]",
     "scale": "mitigate scale deployment=<name> replicas=N [namespace=default] [cluster=<context>]",
 }
-
-
-@pytest.fixture
-async def cluster(kube: KubeStandIn, tmp_path: Path) -> AsyncIterator[KubeCluster]:
-    clusters = KubeClusters(kube.write_kubeconfig(tmp_path / "kubeconfig", context="prod"))
-    yield await clusters.get("prod")
-    await clusters.close()
-
-
-@pytest.fixture
-def registry() -> PlaybookRegistry:
-    return discover(IncidentConfig())
 
 
 async def planned(registry: PlaybookRegistry, cluster: KubeCluster, name: str, text: str) -> tuple[Playbook, Plan]:

@@ -5,13 +5,11 @@ calls, pods already gone) is in test_playbook_drain_runs, with the helpers here.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.adapters.kubernetes import KubeCluster, KubeClusters
+from bot.adapters.kubernetes import KubeCluster
 from bot.core.config import DrainLimits, IncidentConfig, MitigationConfig, NodeLimits
 from bot.core.errors import UsageError
 from bot.core.playbook import Outcome, Playbook, PlaybookRegistry
@@ -22,18 +20,6 @@ from tests.kube_rules import BY_PLURAL
 from tests.kube_standin import KubeStandIn
 
 PDB_429 = "429 TooManyRequests: Cannot evict pod as it would violate the pod's disruption budget."
-
-
-@pytest.fixture
-async def cluster(kube: KubeStandIn, tmp_path: Path) -> AsyncIterator[KubeCluster]:
-    clusters = KubeClusters(kube.write_kubeconfig(tmp_path / "kubeconfig", context="prod"))
-    yield await clusters.get("prod")
-    await clusters.close()
-
-
-@pytest.fixture
-def registry() -> PlaybookRegistry:
-    return discover(IncidentConfig())
 
 
 def waiting(pdb_wait_seconds: float, retry_seconds: float = 0.02, **nodes: Any) -> PlaybookRegistry:

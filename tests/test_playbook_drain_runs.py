@@ -6,30 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 
 import pytest
 
-from bot.adapters.kubernetes import KubeCluster, KubeClusters
+from bot.adapters.kubernetes import KubeCluster
 from bot.core.config import DrainLimits, IncidentConfig, MitigationConfig
 from bot.core.playbook import Outcome, PlaybookRegistry
 from playbooks import discover
 from tests.kube_rules import BY_PLURAL
 from tests.kube_standin import KubeRequest, KubeStandIn
 from tests.test_playbook_drain import PDB_429, name, plan_for, pod_on, seed, waiting
-
-
-@pytest.fixture
-async def cluster(kube: KubeStandIn, tmp_path: Path) -> AsyncIterator[KubeCluster]:
-    clusters = KubeClusters(kube.write_kubeconfig(tmp_path / "kubeconfig", context="prod"))
-    yield await clusters.get("prod")
-    await clusters.close()
-
-
-@pytest.fixture
-def registry() -> PlaybookRegistry:
-    return discover(IncidentConfig())
 
 
 async def test_a_node_whose_cordon_failed_keeps_its_pods(kube: KubeStandIn, cluster: KubeCluster) -> None:

@@ -6,13 +6,11 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.adapters.kubernetes import KubeCluster, KubeClusters
+from bot.adapters.kubernetes import KubeCluster
 from bot.core.config import IncidentConfig, MitigationConfig
 from bot.core.errors import ClusterError, UsageError
 from bot.core.playbook import Outcome, Plan, Playbook, PlaybookRegistry, Result
@@ -33,18 +31,6 @@ FULL_FACTS = {
     "sync options": "CreateNamespace=true, ServerSideApply=true",
     "retry": "limit 5 backoff 5s x2 up to 3m",
 }
-
-
-@pytest.fixture
-async def cluster(kube: KubeStandIn, tmp_path: Path) -> AsyncIterator[KubeCluster]:
-    clusters = KubeClusters(kube.write_kubeconfig(tmp_path / "kubeconfig", context="prod"))
-    yield await clusters.get("prod")
-    await clusters.close()
-
-
-@pytest.fixture
-def registry() -> PlaybookRegistry:
-    return discover(IncidentConfig())
 
 
 def app(

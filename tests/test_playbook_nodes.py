@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.adapters.kubernetes import KubeCluster, KubeClusters
+from bot.adapters.kubernetes import KubeCluster
 from bot.core.config import IncidentConfig, MitigationConfig, NodeLimits
 from bot.core.errors import UsageError
 from bot.core.playbook import Outcome, Plan, PlaybookRegistry, Result
 from playbooks import discover
 from tests.kube_rules import BY_PLURAL
 from tests.kube_standin import KubeRequest, KubeStandIn
-
-
-@pytest.fixture
-async def cluster(kube: KubeStandIn, tmp_path: Path) -> AsyncIterator[KubeCluster]:
-    clusters = KubeClusters(kube.write_kubeconfig(tmp_path / "kubeconfig", context="prod"))
-    yield await clusters.get("prod")
-    await clusters.close()
-
-
-@pytest.fixture
-def registry() -> PlaybookRegistry:
-    return discover(IncidentConfig())
 
 
 def seed(kube: KubeStandIn) -> None:

@@ -3,17 +3,13 @@ with it, history and refusals, and its guard: a deploy made since the plan is re
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.adapters.kubernetes import KubeCluster, KubeClusters
-from bot.core.config import IncidentConfig
+from bot.adapters.kubernetes import KubeCluster
 from bot.core.errors import UsageError
 from bot.core.playbook import Outcome, PlaybookRegistry
-from playbooks import discover
 from tests.kube_http import revisions
 from tests.kube_standin import KubeStandIn
 from tests.test_playbook_deployments import (
@@ -29,18 +25,6 @@ from tests.test_playbook_deployments import (
     planned,
     undo,
 )
-
-
-@pytest.fixture
-async def cluster(kube: KubeStandIn, tmp_path: Path) -> AsyncIterator[KubeCluster]:
-    clusters = KubeClusters(kube.write_kubeconfig(tmp_path / "kubeconfig", context="prod"))
-    yield await clusters.get("prod")
-    await clusters.close()
-
-
-@pytest.fixture
-def registry() -> PlaybookRegistry:
-    return discover(IncidentConfig())
 
 
 async def test_rollback_restores_the_previous_revision_and_its_undo_the_replaced_one(
