@@ -29,11 +29,10 @@ class Cordon(Playbook):
         changes = schedulable_changes(chosen, schedulable=False)
         taking = [n for n in chosen if n.schedulable]
         refused, notes = blast_radius(nodes, taking, self.limits)
-        return Plan(
-            playbook=self.name,
-            cluster=cluster_name,
-            params=params.model_dump(exclude_none=True),
-            changes=changes,
+        return self.planned(
+            params,
+            cluster_name,
+            changes,
             notes=notes,
             refused=refused,
             locks=pool_locks(taking),

@@ -205,11 +205,10 @@ class Drain(Playbook):
         notes += self._pod_notes(triage, covering)
         changes = schedulable_changes(chosen, schedulable=False)
         changes += [self._eviction(p, covering[p.key]) for p in triage.evict]
-        return Plan(
-            playbook=self.name,
-            cluster=cluster_name,
-            params=params.model_dump(exclude_none=True),
-            changes=changes,
+        return self.planned(
+            params,
+            cluster_name,
+            changes,
             notes=notes,
             refused=refused,
             locks=pool_locks(chosen),

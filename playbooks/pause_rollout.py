@@ -38,10 +38,9 @@ class PauseRollout(DeploymentPlaybook):
             ]
             held = unfinished_rollout(deployment)
             notes += [f"{held} The rest keep the old one until it is resumed."] if held else []
-        return Plan(
-            playbook=self.name,
-            cluster=cluster_name,
-            params=params.model_dump(exclude_none=True),
-            changes=[change],
+        return self.planned(
+            params,
+            cluster_name,
+            [change],
             notes=notes,
         )

@@ -31,11 +31,10 @@ class PauseSync(Playbook):
         notes = []
         if not change.noop:
             notes = await revert_notes(cluster, [obj], {obj.key}, argocd_namespace=argocd, cluster_name=cluster_name)
-        return Plan(
-            playbook=self.name,
-            cluster=cluster_name,
-            params=params.model_dump(exclude_none=True),
-            changes=[change],
+        return self.planned(
+            params,
+            cluster_name,
+            [change],
             notes=notes,
         )
 

@@ -31,10 +31,9 @@ class ResumeRollout(DeploymentPlaybook):
         held = unfinished_rollout(deployment)
         if held and not change.noop:
             notes.append(f"{held} Resuming rolls it out to the rest now.")
-        return Plan(
-            playbook=self.name,
-            cluster=cluster_name,
-            params=params.model_dump(exclude_none=True),
-            changes=[change],
+        return self.planned(
+            params,
+            cluster_name,
+            [change],
             notes=notes,
         )

@@ -26,11 +26,10 @@ class ResumeSync(Playbook):
         argocd = self.config.mitigation.argocd_namespace
         obj = await fetch(cluster, params.kind, params.where(argocd), params.object, cluster_name)
         change = resume_change(obj, argocd_namespace=argocd)
-        return Plan(
-            playbook=self.name,
-            cluster=cluster_name,
-            params=params.model_dump(exclude_none=True),
-            changes=[change] if isinstance(change, Change) else [],
+        return self.planned(
+            params,
+            cluster_name,
+            [change] if isinstance(change, Change) else [],
             refused=[change] if isinstance(change, str) else [],
         )
 

@@ -106,11 +106,10 @@ class Rollback(DeploymentPlaybook):
             patch_type=PatchType.JSON,
             noop=noop,
         )
-        return Plan(
-            playbook=self.name,
-            cluster=cluster_name,
-            params=params.model_dump(exclude_none=True),
-            changes=[change],
+        return self.planned(
+            params,
+            cluster_name,
+            [change],
             notes=notes,
             refused=refused,
         )

@@ -74,11 +74,10 @@ class Scale(DeploymentPlaybook):
                 f"Scaling {where} from {now} to {wanted} changes {abs(wanted - now)} replicas, over the limit of "
                 f"{self.limits.max_step} per request; scale in steps or raise mitigation.scale.max_step."
             )
-        return Plan(
-            playbook=self.name,
-            cluster=cluster_name,
-            params=params.model_dump(exclude_none=True),
-            changes=[change],
+        return self.planned(
+            params,
+            cluster_name,
+            [change],
             notes=notes,
             refused=refused,
         )

@@ -33,11 +33,10 @@ class Uncordon(Playbook):
         chosen = nodes.pick(params, missing_ok=bool(params.missing_ok))
         gone = nodes.missing(params) if params.missing_ok else []
         changes = schedulable_changes(chosen, schedulable=True)
-        return Plan(
-            playbook=self.name,
-            cluster=cluster_name,
-            params=params.model_dump(exclude_none=True),
-            changes=changes,
+        return self.planned(
+            params,
+            cluster_name,
+            changes,
             notes=[f"Node {name} no longer exists; nothing to do for it." for name in gone],
             refused=too_many(sum(1 for c in changes if not c.noop), self.limits),
         )

@@ -54,6 +54,16 @@ class Playbook(ABC):
     @abstractmethod
     async def plan(self, cluster: Cluster, params: Any, *, cluster_name: str) -> Plan: ...
 
+    def planned(self, params: Params, cluster_name: str, changes: list[Change], **more: Any) -> Plan:
+        """A plan of this playbook on that cluster, with the parameters as given (`more`: notes, refused, locks)."""
+        return Plan(
+            playbook=self.name,
+            cluster=cluster_name,
+            params=params.model_dump(exclude_none=True),
+            changes=changes,
+            **more,
+        )
+
     async def check(self, cluster: Cluster, plan: Plan, *, as_user: str | None = None) -> Plan:
         """The API server's dry run (dryRun=All) of each write, recorded on the plan; a few at a time.
 
