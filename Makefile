@@ -30,9 +30,11 @@ lint: $(STAMP)  ## ruff, mypy (strict) and the import contracts
 test: lint  ## everything CI runs
 	$(BIN)/pytest
 
-bench: $(STAMP)  ## ack latency against a bare aiohttp handler; acks and losses while Redis freezes and restarts
+bench: $(STAMP)  ## ack latency against a bare aiohttp handler; acks and losses while Redis freezes and restarts; reminder lateness, duplicates and losses with a replica killed; a 300-node cordon and a 600-pod drain: plan time, API calls, acks while they run
 	$(BIN)/python -m bench.ack_latency
 	$(BIN)/python -m bench.redis_faults
+	$(BIN)/python -m bench.reminders
+	$(BIN)/python -m bench.playbooks
 
 lock:  ## resolve the newest versions pyproject.toml allows, in a fresh venv, and pin them in constraints.txt
 	rm -rf .lock-venv
