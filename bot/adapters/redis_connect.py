@@ -39,8 +39,6 @@ REQUEST_PATH = Profile(socket_timeout=0.3, connect_timeout=0.2, retries=1, backo
 """Before the ack: fail fast (about 1 s in the worst case), so the user hears "nothing was done" in time."""
 RECORD = Profile(socket_timeout=0.3, connect_timeout=0.2, retries=0, backoff_cap=0.0, max_connections=1000)
 """Recording a job before the ack: no automatic retry, so the caller knows whether an attempt may have landed."""
-RECORD = Profile(socket_timeout=0.3, connect_timeout=0.2, retries=0, backoff_cap=0.0, max_connections=1000)
-"""Recording a job before the ack: no automatic retry, so the caller knows whether an attempt may have landed."""
 BACKGROUND = Profile(socket_timeout=1.0, connect_timeout=0.5, retries=4, backoff_cap=2.0, max_connections=200)
 """Jobs and loops: ride through a restart or a failover; a longer outage is retried by the job itself."""
 
