@@ -4,9 +4,16 @@ Every write goes through `commit`, which copies the storage layer's rules: one g
 write (deletes too); a write that changes nothing is skipped and keeps its resourceVersion (etcd3 GuaranteedUpdate);
 metadata.generation counts changes to everything but metadata (and status, where there is a status subresource);
 dryRun returns what would be stored and stores nothing. After each write the deployment and disruption controllers
-run (kube_objects), each of their changes being its own write, as in a cluster. Deletion cascades to dependents
-through ownerReferences like the garbage collector in Background mode, or strips the references (Orphan).
-Seeds write as the cluster would (no request, no RBAC, no admission) and are validated like API writes.
+run (kube_objects), each of their changes being its own write, as in a cluster. Like a controller fed by informers,
+which enqueues only the objects an event concerns (the disruption controller's pod handlers enqueue the PDBs that
+select the pod; the deployment controller's ReplicaSet handlers enqueue the owning deployment), they look only at
+what the writes since their last pass can have changed: a deployment written, or a ReplicaSet it owns (before or
+after the write); a PDB written, the PDBs of a written pod's namespace whose selector matched it before or after,
+and every PDB when a deployment or ReplicaSet (whose scale a budget counts) was written. An object outside those is
+where the last pass left it, so its sync would write nothing: the writes, and their order, are those of a pass over
+everything (tests/test_kube_workloads.py drives each of those paths). Deletion cascades to dependents through
+ownerReferences like the garbage collector in Background mode, or strips the references (Orphan). Seeds write as
+the cluster would (no request, no RBAC, no admission) and are validated like API writes.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from typing import Any
 
 from tests import kube_objects as ko
 from tests.kube_rules import BY_PLURAL, Resource
+from tests.kube_select import labels_match, selector_requirements
 from tests.kube_validate import check_types, validate
 
 GKE_POOL = "cloud.google.com/gke-nodepool"
@@ -32,11 +40,56 @@ def _unversioned(obj: dict[str, Any]) -> dict[str, Any]:
     return obj | {"metadata": meta}
 
 
+Write = tuple[str, dict[str, Any] | None, dict[str, Any] | None]
+"""(plural, the stored object before, after): one stored write, None for absent."""
+
+
+def _deployments_touched(writes: list[Write]) -> set[str]:
+    """Uids of the deployments whose sync can change after `writes`: those written, and the owners of a written
+    ReplicaSet (roll reads the ReplicaSets a deployment owns, by ownerReferences uid)."""
+    uids: set[str] = set()
+    for plural, before, after in writes:
+        for obj in (before, after):
+            if obj is None:
+                continue
+            if plural == "deployments":
+                uids.add(obj["metadata"]["uid"])
+            elif plural == "replicasets":
+                uids.update(r.get("uid", "") for r in obj["metadata"].get("ownerReferences") or [])
+    return uids
+
+
+def _budget_touched(pdb: dict[str, Any], writes: list[Write]) -> bool:
+    """Whether the disruption controller's status for `pdb` can change after `writes`: it reads the PDB, the pods of
+    its namespace its selector matches, and the scale of those pods' controllers."""
+    meta = pdb["metadata"]
+    reqs = selector_requirements((pdb.get("spec") or {}).get("selector"))
+    for plural, before, after in writes:
+        if plural in ("deployments", "replicasets"):
+            return True
+        for obj in (before, after):
+            if obj is None:
+                continue
+            if plural == "poddisruptionbudgets" and obj["metadata"]["uid"] == meta["uid"]:
+                return True
+            same_namespace = obj["metadata"].get("namespace") == meta["namespace"]
+            if plural == "pods" and same_namespace and labels_match(reqs, obj["metadata"].get("labels")):
+                return True
+    return False
+
+
 class KubeStore:
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
-        """(plural, namespace or "", name) -> the stored object, kind and apiVersion included."""
+        """(plural, namespace or "", name) -> the stored object, kind and apiVersion included. Read it freely; only
+        `commit` and `remove` write it, keeping `_index` and `_writes` with it."""
         self.rv = 1000
+        self._index: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
+        """plural -> namespace -> name -> the stored object, so `all` sorts one kind, not the whole store."""
+        self._writes: list[Write] = []
+        """The stored writes the controllers may not have looked at yet (see `_sync`)."""
+        self._seen = {"deployments": 0, "poddisruptionbudgets": 0}
+        """Per controller, where in `_writes` its last pass began: it looks again at everything written since."""
         self._reconciling = False
 
     # ---- the storage layer -------------------------------------------------------------------------------------
@@ -63,13 +116,21 @@ class KubeStore:
             return new
         self.rv += 1
         meta["resourceVersion"] = str(self.rv)
-        self.objects[(res.plural, meta.get("namespace", ""), meta["name"])] = copy.deepcopy(new)
+        key = (res.plural, meta.get("namespace", ""), meta["name"])
+        stored = copy.deepcopy(new)
+        self._writes.append((res.plural, self.objects.get(key), stored))
+        self.objects[key] = stored
+        self._index.setdefault(key[0], {}).setdefault(key[1], {})[key[2]] = stored
         self.reconcile()
         return new
 
     def remove(self, res: Resource, obj: dict[str, Any], *, orphan: bool) -> None:
         meta = obj["metadata"]
-        self.objects.pop((res.plural, meta.get("namespace", ""), meta["name"]), None)
+        key = (res.plural, meta.get("namespace", ""), meta["name"])
+        gone = self.objects.pop(key, None)
+        if gone is not None:
+            self._writes.append((res.plural, gone, None))
+            del self._index[key[0]][key[1]][key[2]]
         self.rv += 1
         for (plural, _, _), dependent in list(self.objects.items()):
             refs = dependent["metadata"].get("ownerReferences") or []
@@ -84,7 +145,10 @@ class KubeStore:
         self.reconcile()
 
     def all(self, plural: str, namespace: str = "") -> list[dict[str, Any]]:
-        return [o for (p, ns, _), o in sorted(self.objects.items()) if p == plural and namespace in ("", ns)]
+        """The stored objects of one kind (in one namespace), sorted by namespace and name as etcd keys sort."""
+        spaces = self._index.get(plural, {})
+        chosen = [namespace] if namespace else sorted(spaces)
+        return [o for ns in chosen for _, o in sorted(spaces.get(ns, {}).items())]
 
     # ---- the controllers ---------------------------------------------------------------------------------------
 
@@ -100,9 +164,17 @@ class KubeStore:
             self._reconciling = False
 
     def _sync(self) -> bool:
+        """One pass of each controller, in the order a pass over everything takes, skipping the objects no write
+        since that controller's previous pass can have changed (their sync would write nothing)."""
         deployments, replicasets = BY_PLURAL["deployments"], BY_PLURAL["replicasets"]
         changed = False
+        start, touched, read = len(self._writes), set[str](), self._seen["deployments"]
         for d in self.all("deployments"):
+            if read < len(self._writes):  # writes made earlier in this pass count, as they do in a full pass
+                touched |= _deployments_touched(self._writes[read:])
+                read = len(self._writes)
+            if d["metadata"]["uid"] not in touched:
+                continue
             rolled, written = ko.roll(d, self.all("replicasets", d["metadata"]["namespace"]))
             for rs in written:
                 key = ("replicasets", rs["metadata"]["namespace"], rs["metadata"]["name"])
@@ -110,19 +182,26 @@ class KubeStore:
             if rolled != d:
                 self.commit(deployments, rolled, d)
             changed = changed or bool(written) or rolled != d
+        self._seen["deployments"] = start
+        start = len(self._writes)
+        since = self._writes[self._seen["poddisruptionbudgets"] :]  # a PDB's write changes no other PDB's status
+        pdbs = [pdb for pdb in self.all("poddisruptionbudgets") if _budget_touched(pdb, since)]
         scale: dict[str, tuple[str, int]] = {}
-        by_uid = {d["metadata"]["uid"]: d for d in self.all("deployments")}
-        for rs in self.all("replicasets"):
+        by_uid = {d["metadata"]["uid"]: d for d in self.all("deployments")} if pdbs else {}
+        for rs in self.all("replicasets") if pdbs else []:
             ref = next((r for r in rs["metadata"].get("ownerReferences") or [] if r.get("controller")), None)
             owner = by_uid.get(ref["uid"]) if ref else None
             scaler = owner or rs
             scale[rs["metadata"]["uid"]] = (scaler["metadata"]["uid"], scaler["spec"].get("replicas", 1))
-        pods = self.all("pods")
-        for pdb in self.all("poddisruptionbudgets"):
-            status = ko.pdb_status(pdb, pods, scale)
+        for pdb in pdbs:  # pdb_status reads only the pods of the PDB's own namespace
+            status = ko.pdb_status(pdb, self.all("pods", pdb["metadata"]["namespace"]), scale)
             if status != pdb.get("status"):
                 self.commit(BY_PLURAL["poddisruptionbudgets"], pdb | {"status": status}, pdb)
                 changed = True
+        self._seen["poddisruptionbudgets"] = start
+        done = min(self._seen.values())
+        del self._writes[:done]
+        self._seen = {k: v - done for k, v in self._seen.items()}
         return changed
 
     # ---- seeds and inspection ----------------------------------------------------------------------------------

@@ -136,3 +136,22 @@ async def test_deletion_cascades_and_honours_preconditions(kube: KubeStandIn, ap
     kube.add_pod("solo")
     assert (await api("DELETE", f"{PODS}/solo"))[1]["kind"] == "Pod", "pods answer with the deleted object"
     assert (await api("DELETE", f"{NODES}/n1"))[1]["status"] == "Success", "nodes answer with a Status"
+
+
+async def test_controllers_follow_writes_to_what_they_read(kube: KubeStandIn, api: Api) -> None:
+    """The controllers look only at what a write can change (kube_store): each path a write reaches them by."""
+    kube.add_deployment("web", replicas=3, nodes=["n1"])
+    kube.add_pdb("web", match_labels={"app": "web"}, max_unavailable=1)
+    (rs,) = kube.replicasets_of("web")
+    name = rs["metadata"]["name"]
+    await api("PATCH", f"{REPLICASETS}/{name}", {"spec": {"replicas": 7}}, MERGE)
+    assert revisions(kube, "web") == [("1", 3)], "a ReplicaSet scaled by hand is put back by its deployment"
+    await api("DELETE", f"{DEPLOYS}/web", {"propagationPolicy": "Orphan"})
+    assert budget(kube.get("poddisruptionbudgets", "web", "default")) == (3, 2, 3, 1)
+    await api("PATCH", f"{REPLICASETS}/{name}", {"spec": {"replicas": 5}}, MERGE)
+    assert budget(kube.get("poddisruptionbudgets", "web", "default")) == (5, 4, 3, 0), "the orphan's own scale counts"
+    first = kube.all("pods")[0]["metadata"]["name"]
+    await api("PATCH", f"{PODS}/{first}", {"metadata": {"labels": {"app": "moved"}}}, MERGE)
+    assert budget(kube.get("poddisruptionbudgets", "web", "default")) == (5, 4, 2, 0), "a pod relabelled out of it"
+    await api("PATCH", f"{PDBS}/web", {"spec": {"selector": {"matchLabels": {"app": "moved"}}}}, MERGE)
+    assert budget(kube.get("poddisruptionbudgets", "web", "default")) == (5, 4, 1, 0), "a budget's own change"
