@@ -22,6 +22,7 @@ from typing import Any
 from bench import _cluster as cluster
 from bench.ack_latency import spawn
 from bot.models import Incident, MitigationState
+from bot.root.runtime import settle_heap
 from tests.conftest import make_settings, redis_command
 from tests.harness import BOT_TOKEN, Harness, eventually, running
 from tests.mitigation_driver import buttons, declare, text_of
@@ -184,6 +185,7 @@ async def through_the_bot(
             log_level="WARNING",
         )
         async with running(settings, slack) as bot:
+            settle_heap()  # as `firebreak serve` does after building the bot
             incident = await declare(bot, "Bench: node playbooks at scale")
             flags = [
                 "--url",

@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 LOCK_SECONDS = 30.0
 """Target locks expire this long after their holder stops renewing them (it died)."""
 PROGRESS_SECONDS = 2.0
+RECORDS_IN_FLIGHT = 16
+"""Step records written to the store at once: a drain may have hundreds of evictions in flight (most of them
+waiting out a budget), which must not take every connection of the store's pool."""
 """The plan message shows progress at most this often."""
 
 
@@ -115,16 +118,20 @@ class Running(Mitigating):
         results: dict[int, Result] = {}
         last_shown = asyncio.get_running_loop().time()
 
+        records = asyncio.Semaphore(RECORDS_IN_FLIGHT)
+
         async def one(i: int, gate: asyncio.Semaphore) -> None:
             nonlocal last_shown
             async with gate:
                 blocked = unmet(changes[i], results.values())
                 op.check()
-                await self.mitigations.step(m.incident_id, m.number, i, None)
+                async with records:
+                    await self.mitigations.step(m.incident_id, m.number, i, None)
                 result = blocked or await playbook.attempt(cluster, changes[i], as_user=m.as_user)
-                await self.mitigations.step(m.incident_id, m.number, i, result)
                 results[i] = result
-                await self._record_call(m, i, result, noop=changes[i].noop or blocked is not None, op=op)
+                async with records:
+                    await self.mitigations.step(m.incident_id, m.number, i, result)
+                    await self._record_call(m, i, result, noop=changes[i].noop or blocked is not None, op=op)
             now = asyncio.get_running_loop().time()
             if now - last_shown >= PROGRESS_SECONDS:
                 last_shown = now
@@ -193,7 +200,8 @@ class Running(Mitigating):
             results.append(done)
         made = sum(1 for r in results if r.outcome is not Outcome.UNKNOWN)
         reason = (
-            f"firebreak stopped while running this: {made} step(s) finished, {unknown} in flight (check those "
+            "this run was cut off (firebreak stopped, or lost its store, mid-run): "
+            f"{made} step(s) finished, {unknown} in flight (check those "
             f"objects), {missing} not started. Nothing is repeated; request it again to finish (a new plan skips "
             "what is already done)."
         )
