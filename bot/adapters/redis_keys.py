@@ -63,6 +63,29 @@ class Keys:
         """Keys of the audit entries appended, so a repeated step appends nothing twice."""
         return f"{self.prefix}:incident:{incident_id}:audit-keys"
 
+    def alert_link(self, key: str) -> str:
+        """Which incident an alert (`alert:<fingerprint>`) or alert group (`group:<key>`) went to."""
+        return f"{self.prefix}:alerts:link:{key}"
+
+    @property
+    def alerts_firing(self) -> str:
+        """Every firing alert (fingerprint -> alert JSON): inhibition sources."""
+        return f"{self.prefix}:alerts:firing"
+
+    def incident_firing(self, incident_id: int) -> str:
+        return f"{self.prefix}:incident:{incident_id}:alerts-firing"
+
+    def alert_tally(self, incident_id: int) -> str:
+        """Counts by alert name and scope for the incident's storm message."""
+        return f"{self.prefix}:incident:{incident_id}:alert-tally"
+
+    def alert_seen(self, incident_id: int) -> str:
+        """Occurrences already counted, so a repeated webhook counts nothing."""
+        return f"{self.prefix}:incident:{incident_id}:alert-seen"
+
+    def alert_memo(self, key: str) -> str:
+        return f"{self.prefix}:alerts:memo:{key}"
+
     def lock(self, kind: LockKind, incident_id: int) -> str:
         return f"{self.prefix}:lock:{kind.value}:{incident_id}"
 

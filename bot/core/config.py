@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bot.core.alert_rules import AlertConfig
 from bot.core.errors import ConfigError, UsageError
 from bot.models import IC
 
@@ -204,6 +205,8 @@ class IncidentConfig(BaseModel):
     """Limits and approvals for mitigation playbooks."""
     reminders: ReminderConfig = ReminderConfig()
     """Update reminders, snoozes, escalation and nudges."""
+    alerts: AlertConfig = AlertConfig()
+    """How Alertmanager's alerts become incidents: routes, scope, inhibition, alert quality."""
 
     @field_validator("command")
     @classmethod

@@ -25,6 +25,8 @@ from bot.models import (
 )
 
 DECLARE_DEDUPE_SECONDS = 600
+ROOT_CAUSE_SECONDS = 30 * 24 * 3600
+"""How long alerts of one root cause keep going to the same (open) incident."""
 CHANNEL_NAME_ATTEMPTS = 20
 PROVISION_LOCK_SECONDS = 60
 
@@ -43,6 +45,8 @@ class Declaring(Verbs):
         severity: int | None = None,
         description: str = "",
         op: Op | None = None,
+        binding: str | None = None,
+        extra: dict[str, object] | None = None,
     ) -> Outcome:
         """Record the incident, then open its channel and announce it.
 
@@ -54,13 +58,18 @@ class Declaring(Verbs):
         title = check_title(title, self.config)
         level = self.config.default_severity if severity is None else severity
         self.config.severity(level)
-        actor_key = f"{actor.kind}:{actor.id}"
-        bound, _ = await self.store.bind_declare(actor_key, title_fingerprint(title), DECLARE_DEDUPE_SECONDS)
+        if binding is None:
+            actor_key = f"{actor.kind}:{actor.id}"
+            bound, _ = await self.store.bind_declare(actor_key, title_fingerprint(title), DECLARE_DEDUPE_SECONDS)
+        else:  # one incident per root cause (an alert's scope or group), for as long as it stays open
+            bound, _ = await self.store.bind_declare("root", binding, ROOT_CAUSE_SECONDS)
         existing = await self.store.get(bound)
         created = False
         if existing is None:
             try:
-                existing = await self.store.insert(*self._new(bound, title, description, level, actor), op.key)
+                new, events = self._new(bound, title, description, level, actor)
+                new = new.model_copy(update=extra or {})
+                existing = await self.store.insert(new, events, op.key)
                 created = True
                 if self.metrics:
                     self.metrics.incidents_declared.labels(str(level)).inc()

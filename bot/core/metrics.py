@@ -58,5 +58,18 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.alerts = Counter(
+            "firebreak_alerts_total",
+            "Alert occurrences received, by what became of them (declared, attached, inhibited, resolved, ignored).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.alert_flags = Counter(
+            "firebreak_alert_quality_flags_total",
+            "Alerts flagged for what they lack by good practice (a scope label, a runbook), by alert name and flag.",
+            ["alertname", "flag"],
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from bot.core.jobs import Job
-from bot.models import AuditEntry, ChatMessage, Incident, Mitigation, Post, Result, TimelineEvent
+from bot.models import Alert, AuditEntry, ChatMessage, Incident, Mitigation, Post, Result, TimelineEvent
 from bot.models.plans import ObjectRef, PatchType
 
 __all__ = ["ObjectRef", "PatchType"]  # re-exported: the cluster port speaks in them
@@ -122,6 +122,36 @@ class MitigationStore(Protocol):
 
     async def audit_log(self, incident_id: int, *, limit: int, before: str | None = None) -> list[AuditEntry]:
         """Newest first."""
+
+
+class AlertStore(Protocol):
+    """What firebreak remembers of alerts: which incident each alert and alert group went to, which alerts
+    fire, and the counts its storm message shows."""
+
+    async def incident_of(self, key: str) -> int | None:
+        """The incident an alert (`alert:<fingerprint>`) or a group (`group:<key>`) was attached to."""
+
+    async def link(self, key: str, incident_id: int) -> None: ...
+
+    async def fire(self, incident_id: int, alert: Alert) -> None:
+        """The alert fires (for the incident, and for inhibition)."""
+
+    async def resolve(self, incident_id: int, alert: Alert) -> int | None:
+        """It resolved: how many of the incident's alerts still fire, or None if it wasn't firing."""
+
+    async def firing(self) -> list[Alert]:
+        """Every alert firing now, across incidents (inhibition sources)."""
+
+    async def tally(self, incident_id: int, occurrence: str, label: str) -> bool:
+        """Count `occurrence` under `label` (name and scope, or a flag) once; True if it was new."""
+
+    async def tallies(self, incident_id: int) -> dict[str, int]: ...
+
+    async def remember(self, key: str, value: str) -> str:
+        """Keep `value` under `key` unless something is kept there already; what is kept (a storm message's
+        ts, a triaged alert)."""
+
+    async def recall(self, key: str) -> str | None: ...
 
 
 class JobQueue(Protocol):

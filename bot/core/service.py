@@ -3,6 +3,7 @@ mitigation)."""
 
 from __future__ import annotations
 
+from bot.core.alerting import Alerting
 from bot.core.changes import Outcome, get_incident
 from bot.core.changing import Changing
 from bot.core.config import IncidentConfig
@@ -12,7 +13,7 @@ from bot.core.errors import NotFound, UsageError
 from bot.core.metrics import Metrics
 from bot.core.pins import Pins
 from bot.core.playbook import PlaybookRegistry
-from bot.core.ports import Chat, Clock, Clusters, IncidentStore, JobQueue, MitigationStore
+from bot.core.ports import AlertStore, Chat, Clock, Clusters, IncidentStore, JobQueue, MitigationStore
 from bot.core.publishing import Publisher
 from bot.core.refs import IncidentRef
 from bot.core.reminding import Reminding
@@ -37,6 +38,7 @@ class IncidentService:
         metrics: Metrics | None = None,
         playbooks: PlaybookRegistry | None = None,
         cluster: tuple[Clusters, MitigationStore, JobQueue] | None = None,
+        alerts: tuple[AlertStore, JobQueue] | None = None,
     ) -> None:
         deps = Deps(store, chat, config, clock, metrics)
         self.store = store
@@ -48,6 +50,7 @@ class IncidentService:
         self.pins = Pins(deps)
         self.schedule = Schedule(config)
         self.reminding = Reminding(deps, self.publisher, self.schedule)
+        self.alerting = Alerting(deps, self.declaring, *alerts) if alerts else None
         self._mitigation = Running(deps, self.publisher, self.playbooks, *cluster) if cluster else None
         # The verbs, by family.
         self.declare = self.declaring.declare

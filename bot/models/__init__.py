@@ -1,6 +1,7 @@
 """The domain as plain pydantic data (no I/O): incidents, who acted, typed timeline events, what chat should show."""
 
 from bot.models.actors import FIREBREAK, SCHEDULER, Actor, ActorKind
+from bot.models.alerts import Alert, AlertmanagerWebhook, AlertOrigin
 from bot.models.chat import ChatMessage, Post, PostKind
 from bot.models.incident import (
     IC,
@@ -15,6 +16,7 @@ from bot.models.incident import (
 from bot.models.mitigation import Approval, AuditEntry, Mitigation, MitigationState
 from bot.models.plans import Change, ObjectRef, Outcome, PatchType, Plan, Result, Target
 from bot.models.timeline import (
+    Alerted,
     ChannelCreated,
     Declared,
     Escalated,
@@ -48,6 +50,10 @@ __all__ = [
     "ActiveMitigation",
     "Actor",
     "ActorKind",
+    "Alert",
+    "AlertOrigin",
+    "Alerted",
+    "AlertmanagerWebhook",
     "Approval",
     "AuditEntry",
     "Change",

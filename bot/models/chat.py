@@ -22,6 +22,9 @@ class PostKind(StrEnum):
     """A mitigation request: its plan, state and buttons, edited in place as it is approved and run."""
     REMINDER = "reminder"
     """A reminder (or nudge, or escalation) with its buttons; edited when answered, snoozed or missed."""
+    ALERTS = "alerts"
+    """The incident's storm message: its alerts counted by name and scope, edited in place (at most once a
+    second), instead of one message per alert."""
     MITIGATION_RESULT = "mitigation_result"
     """What a run did to each object, with Undo when something can be undone."""
 
@@ -38,6 +41,8 @@ class Post(BaseModel):
     """Reply in this thread (the announcement's) instead of the channel."""
     mitigation: Mitigation | None = None
     """For MITIGATION posts: the request as of this post."""
+    counts: dict[str, int] | None = None
+    """For ALERTS posts: occurrences by "<alertname> <scope>" label, and flags by "lacks: <what>"."""
     answer: TimelineEvent | None = None
     """For REMINDER posts being edited: what answered it (an update, a snooze, a miss, the resolve); its
     buttons go."""

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.models.actors import Actor
+from bot.models.alerts import AlertOrigin
 
 IC = "ic"
 """The incident commander's role name; every incident has this role, the configuration adds others."""
@@ -95,6 +96,13 @@ class Incident(BaseModel):
     active: tuple[ActiveMitigation, ...] = ()
     """Lasting mitigations not yet undone, in the order they ran."""
     reminder: ReminderState = ReminderState()
+    scope: dict[str, str] = Field(default_factory=dict)
+    """What is affected, as labels (service, model, pool, cluster, namespace): alerts with the same scope attach
+    to this incident instead of opening another."""
+    impact_started_at: datetime | None = None
+    """When users started to be affected, if known (the first alert's startsAt): MTTD counts from here."""
+    origin: AlertOrigin | None = None
+    """The alert it was declared from."""
     last_activity_at: datetime | None = None
     """The last change to the record (an update, a handoff, a severity change): a stale incident has none."""
     version: int = 0

@@ -31,6 +31,7 @@ class EventKind(StrEnum):
     MISSED = "missed"
     ESCALATED = "escalated"
     NUDGED = "nudged"
+    ALERT = "alert"
 
 
 class _Payload(BaseModel):
@@ -175,6 +176,22 @@ class Mitigated(_Payload):
     """The facts in one line: what the plan changes, or how the run went (per-call detail is in the audit)."""
 
 
+class Alerted(_Payload):
+    """An alert of the incident fired or resolved (each one, however many: the timeline loses none)."""
+
+    kind: Literal[EventKind.ALERT] = EventKind.ALERT
+    name: str
+    status: Literal["firing", "resolved"]
+    fingerprint: str
+    summary: str = ""
+    scope: dict[str, str] = {}
+    starts_at: datetime
+    flags: list[str] = []
+    """What the alert lacks by good alerting practice (a scope label, a runbook)."""
+    inhibited_by: str | None = None
+    """The alert that explains this one (a dependency-wide failure), when an inhibition rule matched."""
+
+
 Payload = Annotated[
     Declared
     | ChannelCreated
@@ -193,7 +210,8 @@ Payload = Annotated[
     | Snoozed
     | Missed
     | Escalated
-    | Nudged,
+    | Nudged
+    | Alerted,
     Field(discriminator="kind"),
 ]
 

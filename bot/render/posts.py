@@ -43,12 +43,29 @@ def topic(incident: Incident) -> str:
     return line[:TOPIC_LIMIT]
 
 
+def origin_block(incident: Incident) -> Block:
+    """The alert the incident was declared from, with its links, and since when users are affected."""
+    o = incident.origin
+    assert o is not None
+    links = [
+        f"<{u}|{label}>"
+        for label, u in (("source", o.generator_url), ("runbook", o.runbook_url), ("dashboard", o.dashboard_url))
+        if u
+    ]
+    scope = ", ".join(f"{k}={plain(v)}" for k, v in sorted(incident.scope.items()))
+    text = f"*From alert* `{plain(o.name)}`: {plain(o.summary)}" + (f" · {scope}" if scope else "")
+    text += f"\nImpact since {slack_time(o.starts_at)}" + (" · " + " · ".join(links) if links else "")
+    return section(text)
+
+
 def summary_blocks(incident: Incident) -> list[Block]:
     blocks: list[Block] = [header(f"{incident.ref} · {plain(incident.title)}"), incident_fields(incident)]
     if incident.description:
         blocks.append(section(user_text(incident.description)))
     if incident.resolution:
         blocks.append(section(f"*Resolution:* {user_text(incident.resolution)}"))
+    if incident.origin is not None:
+        blocks.append(origin_block(incident))
     if incident.active:
         lines = "\n".join(f"• *M{a.number}* {a.label}" for a in incident.active)
         blocks.append(section(f"*Mitigations in force* (undo from their result messages)\n{lines}"))
@@ -104,6 +121,26 @@ def reminder(post: Post, config: IncidentConfig) -> tuple[str, list[Block]]:
     return text, blocks
 
 
+STORM_LINES = 20
+
+
+def storm(post: Post) -> tuple[str, list[Block]]:
+    """The incident's alerts counted by name and scope (and what they lack), in one message edited in place."""
+    counts = post.counts or {}
+    flags = {k.removeprefix("lacks: "): n for k, n in counts.items() if k.startswith("lacks: ")}
+    alerts = sorted(((n, k) for k, n in counts.items() if not k.startswith("lacks: ")), reverse=True)
+    total = sum(n for n, _ in alerts)
+    lines = [f"• {n} x {plain(k)}" for n, k in alerts[:STORM_LINES]]
+    if len(alerts) > STORM_LINES:
+        lines.append(f"• …and {len(alerts) - STORM_LINES} more kinds")
+    blocks: list[Block] = [section(f":rotating_light: *{total} alert(s)* on {post.incident.ref}\n" + "\n".join(lines))]
+    if flags:
+        lacking = "; ".join(f"{n} with {flag}" for flag, n in sorted(flags.items()))
+        blocks.append(context(f":warning: These alerts lack what good alerts carry: {lacking}."))
+    blocks.append(context("Every alert is in the timeline (`/incident timeline`)."))
+    return f"{post.incident.ref}: {total} alert(s)", blocks
+
+
 def answered_text(answer: TimelineEvent) -> str:
     p = answer.payload
     if isinstance(p, StatusUpdated):
@@ -133,6 +170,8 @@ def render_post(post: Post, config: IncidentConfig) -> tuple[str, list[Block]]:
         return announcement(incident)
     if post.kind is PostKind.REMINDER:
         return reminder(post, config)
+    if post.kind is PostKind.ALERTS:
+        return storm(post)
     if post.kind is PostKind.MITIGATION:
         assert post.mitigation is not None, "a mitigation post shows a request"
         return mitigation_post(incident, post.mitigation)
@@ -171,7 +210,10 @@ def render_post(post: Post, config: IncidentConfig) -> tuple[str, list[Block]]:
             )
         else:
             cmd = config.command
-            text = f"{incident.ref} is still open, with {p.reason}: post `{cmd} update`, or `{cmd} resolve` it."
+            ic = f"<@{incident.ic}> " if incident.ic else ""
+            text = f"{ic}{incident.ref} is still open, with {p.reason}: post `{cmd} update`, or `{cmd} resolve` it."
+            if p.reason == "every alert resolved":
+                text += " Check the user-facing signals first: the alerts going quiet is not the users' view."
     elif isinstance(p, Reminded):
         icon = ":alarm_clock:"
         since = f"the last one was {ago(event.at - p.last_update_at)} ago" if p.last_update_at else None

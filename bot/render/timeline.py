@@ -10,6 +10,7 @@ from bot.models import (
     IC,
     Actor,
     ActorKind,
+    Alerted,
     ChannelCreated,
     Declared,
     Escalated,
@@ -46,6 +47,7 @@ EVENT_EMOJI = {
     EventKind.MISSED: ":hourglass:",
     EventKind.ESCALATED: ":rotating_light:",
     EventKind.NUDGED: ":wave:",
+    EventKind.ALERT: ":bell:",
     EventKind.PINNED: ":pushpin:",
     EventKind.UNPINNED: ":pushpin:",
     EventKind.RESOLVED: ":white_check_mark:",
@@ -106,6 +108,12 @@ def event_text(e: TimelineEvent) -> str:
             return f"Escalated to {_escalation(p.target)}: {escape(p.reason)}"
         case Nudged():
             return f"Nudged: {escape(p.reason)}"
+        case Alerted():
+            where = ",".join(f"{k}={v}" for k, v in sorted(p.scope.items()))
+            line = f"Alert `{escape(p.name)}` {p.status}" + (f" ({escape(where)})" if where else "")
+            line += f": {escape(p.summary)}" if p.summary and p.status == "firing" else ""
+            line += f" · explained by {escape(p.inhibited_by)}" if p.inhibited_by else ""
+            return line + (f" · lacks {escape(', '.join(p.flags))}" if p.flags else "")
         case Mitigated():
             return f"Mitigation M{p.number} `{p.playbook}` {p.action}: {escape(p.text)}"
     raise AssertionError(f"no wording for {e.kind}")

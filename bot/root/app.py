@@ -13,6 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.embedded_redis import EmbeddedRedis
 from bot.adapters.kubernetes import KubeClusters
+from bot.adapters.redis_alerts import RedisAlertStore
 from bot.adapters.redis_connect import BACKGROUND, TRANSIENT, RedisClients, connect
 from bot.adapters.redis_jobs import RedisJobQueue
 from bot.adapters.redis_mitigations import RedisMitigationStore
@@ -143,6 +144,7 @@ async def build(settings: Settings, *, clock: Clock = utcnow, registry: Registry
         metrics=metrics,
         playbooks=playbooks,
         cluster=(clusters, RedisMitigationStore(background), queue),
+        alerts=(RedisAlertStore(background), queue),
     )
     # Before the ack, lookups and the job record go through the fast client: the same service, other store.
     ack_service = IncidentService(
@@ -156,9 +158,11 @@ async def build(settings: Settings, *, clock: Clock = utcnow, registry: Registry
     )
     registry = registry or default_registry()
     runner = SlackJobs(service, client, registry, metrics, transient=TRANSIENT)
+    assert service.alerting is not None, "wired above"
+    alerting = service.alerting
     worker = Worker(
         queue,
-        {SLACK_JOB: runner.run, **service.mitigation.runners(), **service.reminding.runners()},
+        {SLACK_JOB: runner.run, **service.mitigation.runners(), **service.reminding.runners(), **alerting.runners()},
         lease_seconds=settings.job_lease_seconds,
         # Jobs are due by the wall clock; reminders by the incident clock, which tests move ahead of it.
         now=lambda: max(utcnow(), clock()),

@@ -14,6 +14,7 @@ from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from bot.adapters.redis_store import RedisIncidentStore
 from bot.root.app import Firebreak, build
 from bot.root.settings import Settings
+from handlers.alerts import alert_routes
 from handlers.web import routes
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,8 @@ log = logging.getLogger(__name__)
 def web_app(fb: Firebreak) -> web.Application:
     app = web.Application()
     app.add_routes(routes(fb.bolt, RedisIncidentStore(fb.fast_redis), fb.metrics, fb.signature))
+    token = fb.settings.alerts_token.get_secret_value() if fb.settings.alerts_token else None
+    app.add_routes(alert_routes(token, fb.ack_queue, fb.worker.wake))
 
     async def background(_: web.Application) -> AsyncIterator[None]:
         stop = asyncio.Event()

@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     )
     """Seconds a replica holds a job without renewing it; after a crash, another replica resumes it this late."""
 
+    alerts_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("FIREBREAK_ALERTS_TOKEN", "alerts_token")
+    )
+    """Bearer token Alertmanager sends to POST /alerts/alertmanager. Unset: that endpoint answers 404."""
+
     kubeconfig: Path | None = Field(
         default=None, validation_alias=AliasChoices("FIREBREAK_KUBECONFIG", "KUBECONFIG", "kubeconfig")
     )

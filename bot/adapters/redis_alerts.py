@@ -1,0 +1,72 @@
+"""AlertStore on Redis: links from alerts and groups to incidents, firing sets, storm tallies."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from bot.adapters.redis_keys import Keys
+from bot.models import Alert
+
+LINK_SECONDS = 30 * 24 * 3600
+"""Alertmanager resends a firing alert every repeat_interval (hours); a month covers any incident."""
+
+# Count an occurrence once. KEYS: seen set, tally hash. ARGV: occurrence, label.
+TALLY = """
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+return 1
+"""
+
+# Stop firing. KEYS: incident firing set, global firing hash. ARGV: fingerprint. Returns remaining, or -1.
+RESOLVE = """
+redis.call('HDEL', KEYS[2], ARGV[1])
+if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return -1 end
+return redis.call('SCARD', KEYS[1])
+"""
+
+
+class RedisAlertStore:
+    def __init__(self, client: aioredis.Redis, keys: Keys | None = None) -> None:
+        self.redis = client
+        self.keys = keys or Keys()
+        self._tally = client.register_script(TALLY)
+        self._resolve = client.register_script(RESOLVE)
+
+    async def incident_of(self, key: str) -> int | None:
+        found = await self.redis.get(self.keys.alert_link(key))
+        return int(found) if found else None
+
+    async def link(self, key: str, incident_id: int) -> None:
+        await self.redis.set(self.keys.alert_link(key), incident_id, ex=LINK_SECONDS)
+
+    async def fire(self, incident_id: int, alert: Alert) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(self.keys.incident_firing(incident_id), alert.identity)
+            pipe.hset(self.keys.alerts_firing, alert.identity, alert.model_dump_json(by_alias=True))
+            await pipe.execute()
+
+    async def resolve(self, incident_id: int, alert: Alert) -> int | None:
+        keys = [self.keys.incident_firing(incident_id), self.keys.alerts_firing]
+        left = int(await self._resolve(keys=keys, args=[alert.identity]))
+        return None if left < 0 else left
+
+    async def firing(self) -> list[Alert]:
+        docs = await self.redis.hvals(self.keys.alerts_firing)
+        return [Alert.model_validate_json(d) for d in docs]
+
+    async def tally(self, incident_id: int, occurrence: str, label: str) -> bool:
+        keys = [self.keys.alert_seen(incident_id), self.keys.alert_tally(incident_id)]
+        return bool(await self._tally(keys=keys, args=[occurrence, label]))
+
+    async def tallies(self, incident_id: int) -> dict[str, int]:
+        raw = await self.redis.hgetall(self.keys.alert_tally(incident_id))
+        return {str(k): int(v) for k, v in raw.items()}
+
+    async def remember(self, key: str, value: str) -> str:
+        k = self.keys.alert_memo(key)
+        await self.redis.set(k, value, nx=True, ex=LINK_SECONDS)
+        return str(await self.redis.get(k) or value)
+
+    async def recall(self, key: str) -> str | None:
+        found = await self.redis.get(self.keys.alert_memo(key))
+        return str(found) if found else None
