@@ -186,3 +186,58 @@ async def test_a_burst_of_webhooks_of_one_root_cause_opens_one_incident(bot: Har
     (inc,) = await bot.fb.service.list_open()
     fired = [e for e in await bot.fb.service.timeline(inc.id) if e.kind.value == "alert"]
     assert len(fired) == 12
+
+
+async def test_triage_offers_a_group_once_then_declare_or_ignore(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path
+) -> None:
+    triage = slack.add_channel("triage")
+    settings = make_settings(slack, redis_url, alerts_token=TOKEN, triage_channel="#triage")
+    async with running(settings, slack) as bot:
+        gpu = '{}:{alertname="GPUMemoryHigh"}'
+        first = alert("GPUMemoryHigh", severity="warning", service="embeddings", pool="a100")
+        second = alert("GPUMemoryHigh", severity="warning", service="embeddings", pool="a100", gpu="3")
+        await deliver(bot, webhook(first, group=gpu))
+        await deliver(bot, webhook(first, second, group=gpu))
+        assert await bot.fb.service.list_open() == []
+        (offer,) = triage.messages
+        shown = json.dumps(offer["blocks"])
+        assert "2 alert(s) in this group" in shown and "fb_triage_declare" in shown and "fb_triage_ignore" in shown
+
+        value = next(e["value"] for b in offer["blocks"] if b["type"] == "actions" for e in b["elements"])
+        payload = {
+            "channel": {"id": triage.id},
+            "message": {"ts": offer["ts"]},
+            "trigger_id": "trig-triage-1",
+            "response_url": bot.slack.response_url("triage1"),
+            "actions": [{"type": "button", "action_id": "fb_triage_declare", "value": value, "action_ts": "1.1"}],
+        }
+        assert (await bot.interaction("block_actions", user="UBOB", **payload))[0] == 200
+        await bot.settle()
+        (incident,) = await bot.fb.service.list_open()
+        assert incident.ic == "UBOB" and incident.origin is not None and incident.origin.name == "GPUMemoryHigh"
+        assert "fb_triage_declare" not in json.dumps(triage.messages[0]["blocks"])
+        assert "Declared as INC-1 by <@UBOB>" in json.dumps(triage.messages[0]["blocks"])
+        # The other button, pressed late, is told; later alerts of the group join the incident.
+        payload["actions"][0]["action_id"] = "fb_triage_ignore"  # type: ignore[index]
+        payload["trigger_id"] = "trig-triage-2"
+        await bot.interaction("block_actions", user="UCAROL", **payload)
+        await bot.settle()
+        assert "declared already" in bot.last_reply()
+        third = alert("GPUMemoryHigh", severity="warning", service="embeddings", pool="a100", gpu="5")
+        await deliver(bot, webhook(third, group=gpu))
+        names = [e for e in await bot.fb.service.timeline(incident.id) if e.kind.value == "alert"]
+        assert len(names) == 2, "the declared alert and the one after it"
+
+        # An ignored group is counted in its message and opens nothing.
+        disk = '{}:{alertname="DiskFilling"}'
+        await deliver(bot, webhook(alert("DiskFilling", severity="warning", service="logs"), group=disk))
+        offer2 = triage.messages[1]
+        value2 = next(e["value"] for b in offer2["blocks"] if b["type"] == "actions" for e in b["elements"])
+        ignore = {**payload, "trigger_id": "trig-triage-3", "message": {"ts": offer2["ts"]}}
+        ignore["actions"] = [{"type": "button", "action_id": "fb_triage_ignore", "value": value2, "action_ts": "1.3"}]
+        await bot.interaction("block_actions", user="UCAROL", **ignore)
+        await bot.settle()
+        await deliver(bot, webhook(alert("DiskFilling", severity="warning", service="logs", disk="sdb"), group=disk))
+        assert len(triage.messages) == 2 and len(await bot.fb.service.list_open()) == 1
+        assert "Ignored by <@UCAROL>" in json.dumps(triage.messages[1]["blocks"])

@@ -54,12 +54,12 @@ class RedisAlertStore:
         docs = await self.redis.hvals(self.keys.alerts_firing)
         return [Alert.model_validate_json(d) for d in docs]
 
-    async def tally(self, incident_id: int, occurrence: str, label: str) -> bool:
-        keys = [self.keys.alert_seen(incident_id), self.keys.alert_tally(incident_id)]
+    async def tally(self, bucket: str, occurrence: str, label: str) -> bool:
+        keys = [self.keys.alert_seen(bucket), self.keys.alert_tally(bucket)]
         return bool(await self._tally(keys=keys, args=[occurrence, label]))
 
-    async def tallies(self, incident_id: int) -> dict[str, int]:
-        raw = await self.redis.hgetall(self.keys.alert_tally(incident_id))
+    async def tallies(self, bucket: str) -> dict[str, int]:
+        raw = await self.redis.hgetall(self.keys.alert_tally(bucket))
         return {str(k): int(v) for k, v in raw.items()}
 
     async def remember(self, key: str, value: str) -> str:

@@ -75,13 +75,13 @@ class Keys:
     def incident_firing(self, incident_id: int) -> str:
         return f"{self.prefix}:incident:{incident_id}:alerts-firing"
 
-    def alert_tally(self, incident_id: int) -> str:
-        """Counts by alert name and scope for the incident's storm message."""
-        return f"{self.prefix}:incident:{incident_id}:alert-tally"
+    def alert_tally(self, bucket: str) -> str:
+        """Counts by alert name and scope for a storm message (`incident:<id>`) or a triage group (`triage:<id>`)."""
+        return f"{self.prefix}:alerts:tally:{bucket}"
 
-    def alert_seen(self, incident_id: int) -> str:
-        """Occurrences already counted, so a repeated webhook counts nothing."""
-        return f"{self.prefix}:incident:{incident_id}:alert-seen"
+    def alert_seen(self, bucket: str) -> str:
+        """Occurrences already counted there, so a repeated webhook counts nothing."""
+        return f"{self.prefix}:alerts:seen:{bucket}"
 
     def alert_memo(self, key: str) -> str:
         return f"{self.prefix}:alerts:memo:{key}"

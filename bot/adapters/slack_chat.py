@@ -16,7 +16,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.core.config import IncidentConfig
 from bot.core.errors import ChannelNameTaken, ChatError
 from bot.core.metrics import Metrics
-from bot.models import ChatMessage, Incident, Post
+from bot.models import ChatMessage, Incident, Post, Triage
+from bot.render.alerts import triage_message
 from bot.render.posts import render_post, topic
 
 log = logging.getLogger(__name__)
@@ -161,6 +162,27 @@ class SlackChat:
             "conversations.info", _where(channel_id), lambda: self.client.conversations_info(channel=channel_id)
         )
         return dict(resp["channel"])
+
+    async def post_triage(self, channel: str, triage: Triage, *, key: str) -> str:
+        text, blocks = triage_message(triage)
+        found = await self._posted(channel, key, None)
+        if found is not None:
+            return found
+        metadata = {"event_type": POST_EVENT, "event_payload": {"key": key}}
+        resp = await self._call(
+            "chat.postMessage",
+            _where(channel),
+            lambda: self.client.chat_postMessage(channel=channel, text=text, blocks=blocks, metadata=metadata),
+        )
+        return str(resp["ts"])
+
+    async def edit_triage(self, channel: str, ts: str, triage: Triage) -> None:
+        text, blocks = triage_message(triage)
+        await self._call(
+            "chat.update",
+            _where(channel),
+            lambda: self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks),
+        )
 
     async def group_members(self, group_id: str) -> set[str]:
         resp = await self._call(

@@ -48,12 +48,24 @@ def scope_text(scope: dict[str, str]) -> str:
 
 
 class Alerting(Verbs):
-    def __init__(self, deps: Deps, declaring: Declaring, alerts: AlertStore, queue: JobQueue) -> None:
+    def __init__(
+        self,
+        deps: Deps,
+        declaring: Declaring,
+        alerts: AlertStore,
+        queue: JobQueue,
+        *,
+        triage_channel: str | None = None,
+    ) -> None:
         super().__init__(deps)
         self.declaring = declaring
         self.alerts = alerts
         self.queue = queue
         self.rules = deps.config.alerts
+        self.triage_channel = triage_channel
+
+    async def triage(self, hook: AlertmanagerWebhook, alert: Alert) -> None:
+        """Offer the alert's group to a person (bot.core.triaging); here, with no triage, nothing."""
 
     def runners(self) -> dict[str, JobRunner]:
         return {ALERTS_JOB: self.run_job, DIGEST_JOB: self.digest_job}
@@ -94,14 +106,18 @@ class Alerting(Verbs):
             incident = await self._open_linked(f"alert:{source.identity}")
         outcome = "attached"
         if incident is None:
-            decision = rules.route(self.rules, alert, triage=False)
+            decision = rules.route(self.rules, alert, triage=self.triage_channel is not None)
+            if decision.action is rules.Action.TRIAGE:
+                await self.triage(hook, alert)
+                self._count("triaged")
+                return None
             if decision.action is not rules.Action.DECLARE:
                 self._count("ignored")
                 return None
-            incident = await self._declare(hook, alert, scope, decision.severity, op)
+            incident = await self.declare_from(hook, alert, scope, decision.severity, op)
             outcome = "declared"
         self._count("inhibited" if source is not None else outcome)
-        await self._attach(incident, hook, alert, scope, source)
+        await self.attach(incident, hook, alert, scope, source)
         return incident.id
 
     async def _open_linked(self, key: str) -> Incident | None:
@@ -109,7 +125,7 @@ class Alerting(Verbs):
         incident = await self.store.get(incident_id) if incident_id is not None else None
         return incident if incident is not None and incident.is_open else None
 
-    async def _declare(
+    async def declare_from(
         self, hook: AlertmanagerWebhook, alert: Alert, scope: dict[str, str], severity: int, op: Op
     ) -> Incident:
         """The incident for this root cause: its scope if the alert names one, else its Alertmanager group.
@@ -133,7 +149,7 @@ class Alerting(Verbs):
         )
         return outcome.incident
 
-    async def _attach(
+    async def attach(
         self, incident: Incident, hook: AlertmanagerWebhook, alert: Alert, scope: dict[str, str], source: Alert | None
     ) -> None:
         await self.alerts.link(f"alert:{alert.identity}", incident.id)
@@ -155,9 +171,9 @@ class Alerting(Verbs):
             incident.id, TimelineEvent(at=alert.starts_at, actor=actor, payload=payload), f"alert:{alert.occurrence}"
         )
         label = f"{alert.name} {scope_text(scope)}".strip() + (f" (explained by {source.name})" if source else "")
-        await self.alerts.tally(incident.id, alert.occurrence, label)
+        await self.alerts.tally(f"incident:{incident.id}", alert.occurrence, label)
         for flag in flags:
-            await self.alerts.tally(incident.id, f"{alert.occurrence}|{flag}", f"lacks: {flag}")
+            await self.alerts.tally(f"incident:{incident.id}", f"{alert.occurrence}|{flag}", f"lacks: {flag}")
             if added and self.metrics:
                 self.metrics.alert_flags.labels(alert.name, flag).inc()
 
@@ -215,7 +231,9 @@ class Alerting(Verbs):
         incident = await get_incident(self.store, int(job.payload["incident_id"]))
         if incident.channel_id is None:
             return
-        post = Post(kind=PostKind.ALERTS, incident=incident, counts=await self.alerts.tallies(incident.id))
+        post = Post(
+            kind=PostKind.ALERTS, incident=incident, counts=await self.alerts.tallies(f"incident:{incident.id}")
+        )
         key = f"alert-digest:{incident.id}"
         ts = await self.alerts.recall(key)
         if ts:

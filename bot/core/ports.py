@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from bot.core.jobs import Job
-from bot.models import Alert, AuditEntry, ChatMessage, Incident, Mitigation, Post, Result, TimelineEvent
+from bot.models import Alert, AuditEntry, ChatMessage, Incident, Mitigation, Post, Result, TimelineEvent, Triage
 from bot.models.plans import ObjectRef, PatchType
 
 __all__ = ["ObjectRef", "PatchType"]  # re-exported: the cluster port speaks in them
@@ -142,10 +142,11 @@ class AlertStore(Protocol):
     async def firing(self) -> list[Alert]:
         """Every alert firing now, across incidents (inhibition sources)."""
 
-    async def tally(self, incident_id: int, occurrence: str, label: str) -> bool:
-        """Count `occurrence` under `label` (name and scope, or a flag) once; True if it was new."""
+    async def tally(self, bucket: str, occurrence: str, label: str) -> bool:
+        """Count `occurrence` under `label` (name and scope, or a flag) once in `bucket` (an incident's storm
+        message, a triage group); True if it was new."""
 
-    async def tallies(self, incident_id: int) -> dict[str, int]: ...
+    async def tallies(self, bucket: str) -> dict[str, int]: ...
 
     async def remember(self, key: str, value: str) -> str:
         """Keep `value` under `key` unless something is kept there already; what is kept (a storm message's
@@ -225,6 +226,11 @@ class Chat(Protocol):
     async def edit(self, channel: str, ts: str, post: Post) -> None: ...
 
     async def fetch_message(self, channel: str, ts: str) -> ChatMessage | None: ...
+
+    async def post_triage(self, channel: str, triage: Triage, *, key: str) -> str:
+        """Post an alert group in the triage channel (keyed: a repeat finds it) and return its ts."""
+
+    async def edit_triage(self, channel: str, ts: str, triage: Triage) -> None: ...
 
     async def group_members(self, group_id: str) -> set[str]:
         """The users in a user group (S…), for approval rules that name groups."""

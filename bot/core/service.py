@@ -3,7 +3,6 @@ mitigation)."""
 
 from __future__ import annotations
 
-from bot.core.alerting import Alerting
 from bot.core.changes import Outcome, get_incident
 from bot.core.changing import Changing
 from bot.core.config import IncidentConfig
@@ -19,6 +18,7 @@ from bot.core.refs import IncidentRef
 from bot.core.reminding import Reminding
 from bot.core.running import Running
 from bot.core.schedule import Schedule
+from bot.core.triaging import Triaging
 from bot.models import Incident, TimelineEvent
 
 __all__ = ["IncidentService", "Outcome"]
@@ -39,6 +39,7 @@ class IncidentService:
         playbooks: PlaybookRegistry | None = None,
         cluster: tuple[Clusters, MitigationStore, JobQueue] | None = None,
         alerts: tuple[AlertStore, JobQueue] | None = None,
+        triage_channel: str | None = None,
     ) -> None:
         deps = Deps(store, chat, config, clock, metrics)
         self.store = store
@@ -50,7 +51,7 @@ class IncidentService:
         self.pins = Pins(deps)
         self.schedule = Schedule(config)
         self.reminding = Reminding(deps, self.publisher, self.schedule)
-        self.alerting = Alerting(deps, self.declaring, *alerts) if alerts else None
+        self.alerting = Triaging(deps, self.declaring, *alerts, triage_channel=triage_channel) if alerts else None
         self._mitigation = Running(deps, self.publisher, self.playbooks, *cluster) if cluster else None
         # The verbs, by family.
         self.declare = self.declaring.declare

@@ -1,7 +1,7 @@
 """The domain as plain pydantic data (no I/O): incidents, who acted, typed timeline events, what chat should show."""
 
 from bot.models.actors import FIREBREAK, SCHEDULER, Actor, ActorKind
-from bot.models.alerts import Alert, AlertmanagerWebhook, AlertOrigin
+from bot.models.alerts import Alert, AlertmanagerWebhook, AlertOrigin, Triage
 from bot.models.chat import ChatMessage, Post, PostKind
 from bot.models.incident import (
     IC,
@@ -90,6 +90,7 @@ __all__ = [
     "StatusUpdated",
     "Target",
     "TimelineEvent",
+    "Triage",
     "Unpinned",
     "Warned",
 ]

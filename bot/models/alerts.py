@@ -103,3 +103,20 @@ class AlertOrigin(BaseModel):
             dashboard_url=a.get("dashboard_url") or a.get("dashboard", "") or a.get("grafana_url", ""),
             labels=alert.labels,
         )
+
+
+class Triage(BaseModel):
+    """An alert group waiting in the triage channel for a person: declare an incident from it, or ignore it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    group: str
+    """A short id of the Alertmanager group key (what the buttons carry)."""
+    alert: Alert
+    """The group's first alert: what the message and a declare are made from."""
+    counts: dict[str, int] = Field(default_factory=dict)
+    """Occurrences by alert name and scope, like an incident's storm message."""
+    decided: str | None = None
+    """"declared" or "ignored", once someone pressed a button; then the message has none left."""
+    decided_by: str | None = None
+    incident_id: int | None = None

@@ -91,13 +91,14 @@ async def connect_redis(settings: Settings) -> tuple[aioredis.Redis, EmbeddedRed
 
 
 async def announce_channel_id(settings: Settings, chat: SlackChat) -> str | None:
-    """FIREBREAK_ANNOUNCE_CHANNEL as an id: Slack's chat.update and conversations.info take ids only.
+    """FIREBREAK_ANNOUNCE_CHANNEL as an id: Slack's chat.update and conversations.info take ids only."""
+    return await channel_id(settings.announce_channel, "FIREBREAK_ANNOUNCE_CHANNEL", chat)
 
-    A name Slack doesn't know stops the start (like a bad config file). Any other failure (Slack unreachable,
-    rate-limited, slow) doesn't: the name is kept and resolved on the first announcement, so a Slack blip at
-    start never keeps the bot down.
-    """
-    ref = settings.announce_channel
+
+async def channel_id(ref: str | None, setting: str, chat: SlackChat) -> str | None:
+    """A channel setting as an id. A name Slack doesn't know stops the start (like a bad config file). Any other
+    failure (Slack unreachable, rate-limited, slow) doesn't: the name is kept and resolved when first used, so
+    a Slack blip at start never keeps the bot down."""
     if ref is None:
         return None
     try:
@@ -105,14 +106,14 @@ async def announce_channel_id(settings: Settings, chat: SlackChat) -> str | None
             resolved = await chat.resolve_channel(ref)
     except ChatError as exc:
         if exc.code == "channel_not_found":
-            raise ConfigError(f"FIREBREAK_ANNOUNCE_CHANNEL={ref}: {exc}") from None
-        log.warning("could not look up the announcement channel %s yet (%s); will retry when announcing", ref, exc)
+            raise ConfigError(f"{setting}={ref}: {exc}") from None
+        log.warning("could not look up %s=%s yet (%s); will retry when it is used", setting, ref, exc)
         return ref
     except TimeoutError:
-        log.warning("Slack took too long to look up the announcement channel %s; will retry when announcing", ref)
+        log.warning("Slack took too long to look up %s=%s; will retry when it is used", setting, ref)
         return ref
     if resolved != ref:
-        log.info("announcement channel %s is %s", ref, resolved)
+        log.info("%s %s is %s", setting, ref, resolved)
     return resolved
 
 
@@ -124,6 +125,7 @@ async def build(settings: Settings, *, clock: Clock = utcnow, registry: Registry
     chat = SlackChat(client, config, metrics)
     try:
         announce = await announce_channel_id(settings, chat)
+        triage = await channel_id(settings.triage_channel, "FIREBREAK_TRIAGE_CHANNEL", chat)
         url, embedded = await redis_url(settings)
     except BaseException:
         await session.close()
@@ -145,6 +147,7 @@ async def build(settings: Settings, *, clock: Clock = utcnow, registry: Registry
         playbooks=playbooks,
         cluster=(clusters, RedisMitigationStore(background), queue),
         alerts=(RedisAlertStore(background), queue),
+        triage_channel=triage,
     )
     # Before the ack, lookups and the job record go through the fast client: the same service, other store.
     ack_service = IncidentService(

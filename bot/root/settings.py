@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     )
     """Seconds a replica holds a job without renewing it; after a crash, another replica resumes it this late."""
 
+    triage_channel: str | None = Field(
+        default=None, validation_alias=AliasChoices("FIREBREAK_TRIAGE_CHANNEL", "triage_channel")
+    )
+    """Channel (an ID or #name) where alerts no route declares are offered with Declare incident / Ignore."""
+
     alerts_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("FIREBREAK_ALERTS_TOKEN", "alerts_token")
     )

@@ -1,0 +1,97 @@
+"""Triage: alerts no route declares go to the triage channel, one message per Alertmanager group, counted and
+edited at most once a second, with Declare incident and Ignore. Once someone decides, the buttons go; later alerts
+of a declared group attach to its incident, those of an ignored group are only counted."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+from bot.core.alerting import Alerting, scope_text
+from bot.core.errors import InvalidTransition, NotFound
+from bot.core.jobs import Job, JobRunner, Op
+from bot.core.ports import utcnow
+from bot.models import Alert, AlertmanagerWebhook, Incident, Triage
+
+TRIAGE_DIGEST_JOB = "triage-digest"
+
+
+def group_id(group_key: str) -> str:
+    return hashlib.sha256(group_key.encode()).hexdigest()[:16]
+
+
+class Triaging(Alerting):
+    def runners(self) -> dict[str, JobRunner]:
+        return {**super().runners(), TRIAGE_DIGEST_JOB: self.triage_job}
+
+    async def triage(self, hook: AlertmanagerWebhook, alert: Alert) -> None:
+        gid = group_id(hook.group_key)
+        await self.alerts.remember(f"triage-alert:{gid}", alert.model_dump_json(by_alias=True))
+        await self.alerts.remember(f"triage-group:{gid}", hook.group_key)
+        label = f"{alert.name} {scope_text(alert.scope(self.rules.scope_labels))}".strip()
+        if await self.alerts.tally(f"triage:{gid}", alert.occurrence, label):
+            now = utcnow()
+            bucket = int(now.timestamp())
+            job = Job(
+                id=f"{TRIAGE_DIGEST_JOB}:{gid}:{bucket}", kind=TRIAGE_DIGEST_JOB, payload={"group": gid}, created_at=now
+            )
+            await self.queue.enqueue(job, now + timedelta(seconds=1))
+
+    async def _current(self, gid: str) -> Triage:
+        doc = await self.alerts.recall(f"triage-alert:{gid}")
+        if doc is None:
+            raise NotFound("That alert group is no longer known to firebreak (a month old?); nothing was done.")
+        decided = await self.alerts.recall(f"triage-decided:{gid}")
+        state, by, incident = [*decided.split(":"), "", ""][:3] if decided else (None, None, "")
+        return Triage(
+            group=gid,
+            alert=Alert.model_validate_json(doc),
+            counts=await self.alerts.tallies(f"triage:{gid}"),
+            decided=state,
+            decided_by=by or None,
+            incident_id=int(incident) if incident else None,
+        )
+
+    async def triage_job(self, job: Job, op: Op) -> None:
+        """Post the group's triage message once, then edit it: one Slack call per group per second."""
+        assert self.triage_channel is not None
+        await self._show(await self._current(str(job.payload["group"])), op)
+
+    async def _show(self, triage: Triage, op: Op) -> None:
+        assert self.triage_channel is not None
+        key = f"triage-ts:{triage.group}"
+        ts = await self.alerts.recall(key)
+        if ts:
+            await self.chat.edit_triage(self.triage_channel, ts, triage)
+            return
+        op.check()
+        posted = await self.chat.post_triage(self.triage_channel, triage, key=f"triage:{triage.group}")
+        await self.alerts.remember(key, posted)
+
+    async def decide(self, gid: str, user: str, declare: bool, op: Op) -> tuple[Triage, Incident | None]:
+        """Declare an incident from the group, or ignore it. The first decision wins:
+        a second click, or the other button, is told what was decided."""
+        current = await self._current(gid)
+        if current.decided:
+            raise InvalidTransition(f"This alert group was {current.decided} already by <@{current.decided_by}>.")
+        incident = None
+        if declare:
+            group_key = await self.alerts.recall(f"triage-group:{gid}") or gid
+            hook = AlertmanagerWebhook.model_validate(
+                {
+                    "version": "4",
+                    "groupKey": group_key,
+                    "status": "firing",
+                    "alerts": [current.alert.model_dump(by_alias=True, mode="json")],
+                }
+            )
+            scope = current.alert.scope(self.rules.scope_labels)
+            incident = await self.declare_from(hook, current.alert, scope, self.rules.default_severity, op)
+            await self.attach(incident, hook, current.alert, scope, None)
+        verdict = f"{'declared' if declare else 'ignored'}:{user}:{incident.id if incident else ''}"
+        kept = await self.alerts.remember(f"triage-decided:{gid}", verdict)
+        decided = await self._current(gid)
+        await self._show(decided, op)
+        if kept != verdict:  # someone else decided first, between our read and our write
+            raise InvalidTransition(f"This alert group was {decided.decided} already by <@{decided.decided_by}>.")
+        return decided, incident
