@@ -62,6 +62,17 @@ class RedisAlertStore:
         raw = await self.redis.hgetall(self.keys.alert_tally(bucket))
         return {str(k): int(v) for k, v in raw.items()}
 
+    async def mark(self, queue: str, member: str) -> None:
+        await self.redis.sadd(self.keys.alert_memo(f"marked:{queue}"), member)
+
+    async def take(self, queue: str) -> tuple[str | None, int]:
+        key = self.keys.alert_memo(f"marked:{queue}")
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.spop(key)
+            pipe.scard(key)
+            taken, left = await pipe.execute()
+        return (str(taken) if taken else None), int(left)
+
     async def remember(self, key: str, value: str) -> str:
         k = self.keys.alert_memo(key)
         await self.redis.set(k, value, nx=True, ex=LINK_SECONDS)

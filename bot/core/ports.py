@@ -148,6 +148,12 @@ class AlertStore(Protocol):
 
     async def tallies(self, bucket: str) -> dict[str, int]: ...
 
+    async def mark(self, queue: str, member: str) -> None:
+        """Something to show later (a triage group whose message is behind)."""
+
+    async def take(self, queue: str) -> tuple[str | None, int]:
+        """One marked member (None if none) and how many stay marked."""
+
     async def remember(self, key: str, value: str) -> str:
         """Keep `value` under `key` unless something is kept there already; what is kept (a storm message's
         ts, a triaged alert)."""

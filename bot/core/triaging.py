@@ -5,7 +5,7 @@ of a declared group attach to its incident, those of an ignored group are only c
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from datetime import UTC, datetime
 
 from bot.core.alerting import Alerting, scope_text
 from bot.core.errors import InvalidTransition, NotFound
@@ -14,6 +14,7 @@ from bot.core.ports import utcnow
 from bot.models import Alert, AlertmanagerWebhook, Incident, Triage
 
 TRIAGE_DIGEST_JOB = "triage-digest"
+TRIAGE_QUEUE = "triage"
 
 
 def group_id(group_key: str) -> str:
@@ -30,12 +31,16 @@ class Triaging(Alerting):
         await self.alerts.remember(f"triage-group:{gid}", hook.group_key)
         label = f"{alert.name} {scope_text(alert.scope(self.rules.scope_labels))}".strip()
         if await self.alerts.tally(f"triage:{gid}", alert.occurrence, label):
-            now = utcnow()
-            bucket = int(now.timestamp())
-            job = Job(
-                id=f"{TRIAGE_DIGEST_JOB}:{gid}:{bucket}", kind=TRIAGE_DIGEST_JOB, payload={"group": gid}, created_at=now
-            )
-            await self.queue.enqueue(job, now + timedelta(seconds=1))
+            await self.alerts.mark(TRIAGE_QUEUE, gid)
+            await self._pace()
+
+    async def _pace(self) -> None:
+        """One triage job per second for the whole channel: Slack takes about one message a second per channel,
+        so twenty groups in a storm are shown one a second, each message with its latest counts."""
+        now = utcnow()
+        bucket = int(now.timestamp()) + 1
+        job = Job(id=f"{TRIAGE_DIGEST_JOB}:{bucket}", kind=TRIAGE_DIGEST_JOB, payload={}, created_at=now)
+        await self.queue.enqueue(job, datetime.fromtimestamp(bucket, UTC))
 
     async def _current(self, gid: str) -> Triage:
         doc = await self.alerts.recall(f"triage-alert:{gid}")
@@ -53,9 +58,12 @@ class Triaging(Alerting):
         )
 
     async def triage_job(self, job: Job, op: Op) -> None:
-        """Post the group's triage message once, then edit it: one Slack call per group per second."""
-        assert self.triage_channel is not None
-        await self._show(await self._current(str(job.payload["group"])), op)
+        """Show the group whose message is behind (post it once, then edit it), one per second."""
+        gid, left = await self.alerts.take(TRIAGE_QUEUE)
+        if gid is not None:
+            await self._show(await self._current(gid), op)
+        if left:
+            await self._pace()
 
     async def _show(self, triage: Triage, op: Op) -> None:
         assert self.triage_channel is not None
