@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.alert_rules import AlertConfig
 from bot.core.config import (
     ApprovalRule,
     DrainLimits,
@@ -42,8 +43,20 @@ def test_the_commented_reminders_example_loads_and_shows_the_defaults(tmp_path: 
     assert load(commented_block("# reminders:"), tmp_path).reminders == ReminderConfig()
 
 
+def test_the_commented_alerts_example_loads_and_shows_the_defaults(tmp_path: Path) -> None:
+    assert load(commented_block("# alerts:"), tmp_path).alerts == AlertConfig()
+
+
+def test_the_readme_alerts_examples_load(tmp_path: Path) -> None:
+    section = README[README.index("## Alerts") : README.index("## Playbooks")]
+    receiver, rules = re.findall(r"```yaml\n(.*?)```", section, re.DOTALL)
+    assert "send_resolved: true" in receiver and "type: Bearer" in receiver
+    config = load(rules, tmp_path).alerts
+    assert [r.action.value for r in config.routes] == ["ignore", "declare", "triage"] and config.inhibit
+
+
 def test_the_readme_reminders_example_loads(tmp_path: Path) -> None:
-    section = README[README.index("## Reminders") : README.index("## Playbooks")]
+    section = README[README.index("## Reminders") : README.index("## Alerts")]
     (example,) = re.findall(r"```yaml\n(.*?)```", section, re.DOTALL)
     config = load(example, tmp_path)
     assert config.reminders.escalation == "S0ONCALL" and config.reminders.required_roles == ("comms",)
