@@ -33,11 +33,12 @@ system-deps:  ## Prometheus and Alertmanager for the alert tests, from the syste
 test: system-deps lint  ## everything CI runs
 	$(BIN)/pytest
 
-bench: $(STAMP)  ## ack latency against a bare aiohttp handler; acks and losses while Redis freezes and restarts; reminder lateness, duplicates and losses with a replica killed; a 300-node cordon and a 600-pod drain: plan time, API calls, acks while they run
+bench: $(STAMP)  ## ack latency against a bare aiohttp handler; acks and losses while Redis freezes and restarts; reminder lateness, duplicates and losses with a replica killed; a 300-node cordon and a 600-pod drain: plan time, API calls, acks while they run; a 5,000-alert Alertmanager storm: incidents, webhook latency, Slack messages per channel per second, alerts lost
 	$(BIN)/python -m bench.ack_latency
 	$(BIN)/python -m bench.redis_faults
 	$(BIN)/python -m bench.reminders
 	$(BIN)/python -m bench.playbooks
+	$(BIN)/python -m bench.alert_storm
 
 lock:  ## resolve the newest versions pyproject.toml allows, in a fresh venv, and pin them in constraints.txt
 	rm -rf .lock-venv
