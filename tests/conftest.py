@@ -120,6 +120,7 @@ def make_settings(slack: SlackStandIn, redis_url: str | None, **overrides: objec
         "slack_api_url": f"{slack.url}/api/",
         "redis_url": redis_url,
         "announce_channel": slack.by_name("incidents").id,
+        "post_spacing_seconds": 0,  # tests post fast on purpose; tests/test_pacing.py covers the pacing
     }
     values.update(overrides)
     return Settings.model_validate(values)

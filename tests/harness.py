@@ -60,6 +60,7 @@ def firebreak_env(slack_api_url: str, **extra: str) -> dict[str, str]:
     """Environment for a `firebreak` subprocess: this process's, minus any firebreak settings it happens to carry."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "FIREBREAK_", "REDIS_"))}
     env.update(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=slack_api_url)
+    env.update(FIREBREAK_POST_SPACING="0")  # as in-process tests; tests/test_pacing.py covers the pacing
     env.update(extra)
     return env
 

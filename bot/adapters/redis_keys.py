@@ -86,6 +86,10 @@ class Keys:
     def alert_memo(self, key: str) -> str:
         return f"{self.prefix}:alerts:memo:{key}"
 
+    def post_slot(self, channel: str) -> str:
+        """When the channel's next message may be posted (one a second per channel, across replicas)."""
+        return f"{self.prefix}:slack:slot:{channel}"
+
     def lock(self, kind: LockKind, incident_id: int) -> str:
         return f"{self.prefix}:lock:{kind.value}:{incident_id}"
 

@@ -81,6 +81,8 @@ class SlackChat:
         self.metrics = metrics
         self._channel_ids: dict[str, str] = {}
         self._bot_user: str | None = None
+        self.pace: Callable[[str], Awaitable[None]] | None = None
+        """Waits for the channel's next posting slot (RedisPacer.wait); the composition root sets it."""
 
     async def _call(self, method: str, where: str, fn: Callable[[], Awaitable[Any]], ignore: Sequence[str] = ()) -> Any:
         try:
@@ -169,6 +171,8 @@ class SlackChat:
         if found is not None:
             return found
         metadata = {"event_type": POST_EVENT, "event_payload": {"key": key}}
+        if self.pace is not None:
+            await self.pace(channel)
         resp = await self._call(
             "chat.postMessage",
             _where(channel),
@@ -230,6 +234,8 @@ class SlackChat:
             log.info("found %s already posted (%s); not posting it again", key, found)
             return found
         metadata = {"event_type": POST_EVENT, "event_payload": {"key": key}} if key else None
+        if self.pace is not None:
+            await self.pace(channel)
         resp = await self._call(
             "chat.postMessage",
             _where(channel),

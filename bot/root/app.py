@@ -17,6 +17,7 @@ from bot.adapters.redis_alerts import RedisAlertStore
 from bot.adapters.redis_connect import BACKGROUND, TRANSIENT, RedisClients, connect
 from bot.adapters.redis_jobs import RedisJobQueue
 from bot.adapters.redis_mitigations import RedisMitigationStore
+from bot.adapters.redis_pacer import RedisPacer
 from bot.adapters.redis_store import RedisIncidentStore
 from bot.adapters.slack_chat import SlackChat, make_client
 from bot.core.config import IncidentConfig, load_config
@@ -132,6 +133,7 @@ async def build(settings: Settings, *, clock: Clock = utcnow, registry: Registry
         raise
     clients = RedisClients(url)
     background, fast = clients.background, clients.request
+    chat.pace = RedisPacer(background, settings.post_spacing_seconds).wait
     schedule = Schedule(config)
     store = RedisIncidentStore(background, schedule=schedule.stamp)
     queue = RedisJobQueue(background)

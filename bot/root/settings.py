@@ -89,6 +89,12 @@ class Settings(BaseSettings):
     )
     """The cluster a playbook acts on when the request names none. Unset: the kubeconfig's current context."""
 
+    post_spacing_seconds: float = Field(
+        default=1.0, ge=0, le=10, validation_alias=AliasChoices("FIREBREAK_POST_SPACING", "post_spacing_seconds")
+    )
+    """Least time between two messages firebreak posts in one channel, across replicas (Slack allows about one
+    a second per channel). 0 turns pacing off."""
+
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("FIREBREAK_LOG_LEVEL", "log_level"))
     """Python logging level."""
 
