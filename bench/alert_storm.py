@@ -126,7 +126,10 @@ async def storm_the_bot(storm: Storm, tmp: Path) -> Run:
     sender: asyncio.subprocess.Process | None = None
     try:
         await eventually(sock.exists, within=10, what="redis-server never opened its socket")
-        settings = make_settings(slack, f"unix://{sock}", alerts_token=TOKEN, log_level="WARNING")
+        # The production spacing of posts per channel (the tests turn it off to run fast).
+        settings = make_settings(
+            slack, f"unix://{sock}", alerts_token=TOKEN, log_level="WARNING", post_spacing_seconds=1.0
+        )
         async with running(settings, slack) as bot:
             settle_heap()  # as `firebreak serve` does after building the bot
             flags = ["--url", f"{bot.url}/alerts/alertmanager", "--token", TOKEN, "--storm", json.dumps(asdict(storm))]
