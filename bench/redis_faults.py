@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 import aiohttp
 import redis.asyncio as aioredis
 
-from bench.ack_latency import pct, spawn
+from bench.ack_latency import due_now, pct, spawn
 from handlers.slack import STORE_DOWN, STORE_UNSURE
 from tests.conftest import free_port
 from tests.harness import BOT_TOKEN, eventually, firebreak_env, sign, wait_ready
@@ -142,10 +142,10 @@ async def notes(redis_url: str) -> list[str]:
     client = aioredis.from_url(redis_url, decode_responses=True)
     try:
         started = time.perf_counter()
-        backlog = await client.zcard("fb:jobs:due")
+        backlog = await due_now(client)
 
         async def drained() -> bool:
-            return await client.zcard("fb:jobs:due") == 0
+            return await due_now(client) == 0
 
         await eventually(drained, within=300, what="the recorded jobs never all ran", interval=0.2)
         print(
