@@ -24,6 +24,12 @@ async def snooze(ctx: InteractionContext, action: dict[str, Any]) -> Reply:
     if not (incident_id.isdigit() and minutes.isdigit()):
         raise UsageError("That button carries no snooze; nothing was done.")
     incident = await ctx.service.get(int(incident_id))
+    clicked = action.get("message_ts")
+    if clicked and incident.reminder.message_ts != clicked:
+        raise UsageError(
+            f"That reminder was answered already; {incident.ref}'s next update is due by "
+            f"{slack_time(incident.next_update_due) if incident.next_update_due else 'nothing (resolved)'}."
+        )
     outcome = await ctx.service.snooze(incident, int(minutes), ctx.actor, ctx.op)
     due = outcome.incident.next_update_due
     when = slack_time(due) if due else "later"

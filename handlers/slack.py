@@ -211,7 +211,12 @@ class SlackListeners:
             payload = {
                 "type": "action",
                 "action_id": action.action_id,
-                "action": {**body["actions"][0], "trigger_id": body.get("trigger_id")},
+                "action": {
+                    **body["actions"][0],
+                    "trigger_id": body.get("trigger_id"),
+                    "message_ts": (body.get("message") or {}).get("ts")
+                    or (body.get("container") or {}).get("message_ts"),
+                },
                 "user": body["user"]["id"],
                 "channel": (body.get("channel") or {}).get("id", ""),
                 "response_url": body.get("response_url"),

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from bot.models import Incident
+from bot.core.jobs import Op
+from bot.models import Actor, Incident
 from tests.conftest import make_settings
 from tests.harness import FakeClock, Harness, running
 from tests.mitigation_driver import buttons, click, text_of
@@ -196,3 +197,63 @@ async def test_slack_failing_delays_the_reminder_but_never_loses_or_doubles_it(b
     assert len(reminders(bot, inc)) == 1
     kinds = [e.kind.value for e in await bot.fb.service.timeline(inc.id)]
     assert kinds.count("reminder") == 1
+
+
+async def test_a_changed_practice_replans_open_incidents_at_start(
+    slack: SlackStandIn, redis_url: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "firebreak.yaml"
+    config.write_text(CONFIG)
+    clock = FakeClock()
+    settings = make_settings(slack, redis_url, config_file=config)
+    async with running(settings, slack, clock) as bot:
+        inc = await declare(bot)
+        await bot.advance(minutes=31)
+        assert len(reminders(bot, inc)) == 1
+    config.write_text(CONFIG.replace("repeat_minutes: 10", "repeat_minutes: 15"))
+    async with running(settings, slack, clock) as bot:
+        await bot.settle()
+        await bot.advance(minutes=10)
+        assert len(reminders(bot, inc)) == 1, "not at the old 10 minutes"
+        await bot.advance(minutes=5)
+        assert len(reminders(bot, inc)) == 2, "at the new 15 minutes"
+
+
+async def test_a_reminder_slack_refuses_is_recorded_and_the_next_one_still_comes(bot: Harness) -> None:
+    inc = await declare(bot)
+    bot.slack.fail("chat.postMessage", "is_archived", times=1)
+    await bot.advance(minutes=31)
+    assert reminders(bot, inc) == []
+    warned = [e for e in await bot.fb.service.timeline(inc.id) if e.kind.value == "warning"]
+    assert warned and "Couldn't post a reminder" in warned[-1].payload.text  # type: ignore[union-attr]
+    await bot.advance(minutes=10)
+    assert len(reminders(bot, inc)) == 1, "the schedule went on"
+
+
+async def test_a_stale_snooze_button_does_not_undo_an_update(bot: Harness) -> None:
+    inc = await declare(bot)
+    await bot.advance(minutes=31)
+    (reminder,) = reminders(bot, inc)
+    await bot.run("update scaled out the decode pool next 60", channel=inc.channel_id or "")
+    due = (await bot.fb.service.get(inc.id)).next_update_due
+    assert due is not None
+    assert f"next update {due:%H:%M} UTC" in bot.slack.channels[inc.channel_id or ""].topic
+    reply = await click(bot, inc, reminder, "fb_snooze", "UBOB", value=f"{inc.id}:10")
+    assert "answered already" in reply
+    assert (await bot.fb.service.get(inc.id)).next_update_due == due
+
+
+async def test_an_incident_nobody_leads_gets_a_nudge_then_the_escalation(bot: Harness) -> None:
+    outcome = await bot.fb.service.declare(
+        title="Checkout 5xx (from an alert)", actor=Actor.alert("fp-1", "CheckoutErrors"), severity=2, op=Op.fresh()
+    )
+    inc = outcome.incident
+    assert inc.ic is None
+    await bot.advance(minutes=5, seconds=1)
+    channel = bot.slack.channels[inc.channel_id or ""]
+    assert any("has nobody as IC yet" in m.get("text", "") for m in channel.messages)
+    await bot.advance(minutes=5)
+    assert any(
+        "<!subteam^S0ONCALL>" in m.get("text", "") and "still nobody is IC" in m.get("text", "")
+        for m in channel.messages
+    )

@@ -25,25 +25,29 @@ if ARGV[6] == '1' then
   redis.call('SET', KEYS[5], ARGV[4])
   redis.call('SET', KEYS[6], ARGV[4])
 end
-if old ~= ARGV[8] then
-  if old ~= '' then
-    redis.call('ZREM', KEYS[4], old)
-    local ok = ARGV[11] .. old
-    if redis.call('HGET', ok, 'state') == 'running' then
-      redis.call('EXPIRE', ok, 86400)  -- its worker completes it; if that worker died, nothing reclaims it
-    else
-      redis.call('DEL', ok)
-    end
+if old ~= ARGV[8] and old ~= '' then
+  redis.call('ZREM', KEYS[4], old)
+  local ok = ARGV[11] .. old
+  if redis.call('HGET', ok, 'state') == 'running' then
+    redis.call('EXPIRE', ok, 86400)  -- its worker completes it
+  else
+    redis.call('DEL', ok)
   end
-  if ARGV[8] ~= '' then
-    local nk = ARGV[11] .. ARGV[8]
-    local state = redis.call('HGET', nk, 'state')
-    if not state or state == 'done' then
-      redis.call('DEL', nk)
-      redis.call('HSET', nk, 'doc', ARGV[9], 'attempts', 0, 'owner', '', 'state', 'queued')
-      redis.call('ZADD', KEYS[4], ARGV[10], ARGV[8])
-      redis.call('PUBLISH', KEYS[8], ARGV[8])
-    end
+end
+-- Every save makes sure the job for the record's reminder time is there (not only when the time moved): a job
+-- that ended without moving it, a withdrawn one whose time came back, or one set aside as dead, is queued again.
+if ARGV[8] ~= '' then
+  local nk = ARGV[11] .. ARGV[8]
+  local state = redis.call('HGET', nk, 'state')
+  if not state or state == 'done' or state == 'dead' then
+    redis.call('DEL', nk)
+    redis.call('HSET', nk, 'doc', ARGV[9], 'attempts', 0, 'owner', '', 'state', 'queued')
+    redis.call('ZADD', KEYS[4], ARGV[10], ARGV[8])
+    redis.call('PUBLISH', KEYS[8], ARGV[8])
+  elseif redis.call('ZADD', KEYS[4], 'NX', ARGV[10], ARGV[8]) == 1 then
+    -- queued or running but withdrawn from the due set: due again (a dead worker's claim is taken over)
+    redis.call('PERSIST', nk)
+    redis.call('PUBLISH', KEYS[8], ARGV[8])
   end
 end
 for i = 13, #ARGV do redis.call('XADD', KEYS[2], '*', 'e', ARGV[i]) end

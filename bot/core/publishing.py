@@ -29,7 +29,15 @@ def channel_of(incident: Incident) -> str:
 
 def topic_facts(incident: Incident) -> tuple[object, ...]:
     """What the channel topic shows; the topic is rewritten only when one of these changed."""
-    return incident.severity, incident.status, incident.ic, incident.id, incident.title, tuple(incident.flags)
+    return (
+        incident.severity,
+        incident.status,
+        incident.ic,
+        incident.id,
+        incident.title,
+        tuple(incident.flags),
+        incident.next_update_due,
+    )
 
 
 class Publisher(Verbs):
@@ -80,14 +88,17 @@ class Publisher(Verbs):
             await self.warn(incident, warnings, f"Couldn't {what}: {exc}")
 
     async def answer_reminder(self, incident: Incident, ts: str, answer: TimelineEvent) -> None:
-        """A reminder was answered (or missed): show what answered it, with no live buttons left. Best effort:
-        a reminder whose edit failed still acts correctly, since its buttons check the record."""
+        """A reminder was answered (or missed): show what answered it, with no live buttons left. Slack failing
+        makes the job run again; Slack refusing (the message was deleted) is logged. A button on a reminder
+        whose edit never landed checks that it is the live reminder before acting."""
         if incident.channel_id is None:
             return
         post = Post(kind=PostKind.REMINDER, incident=incident, answer=answer)
         try:
             await self.chat.edit(incident.channel_id, ts, post)
         except ChatError as exc:
+            if exc.transient:
+                raise  # the job runs again (its writes and posts are keyed) and edits it then
             log.warning("%s: could not mark reminder %s answered: %s", incident.ref, ts, exc)
 
     async def warn(self, incident: Incident, warnings: list[str], text: str) -> None:

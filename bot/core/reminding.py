@@ -31,11 +31,14 @@ from bot.models import (
     Reminded,
     Snoozed,
     TimelineEvent,
+    Warned,
 )
 
 log = logging.getLogger(__name__)
 
 REMINDER_JOB = "reminder"
+GIVE_UP_SECONDS = 3600.0
+"""Slack failing for this long past a reminder's time: it is recorded as not posted and the schedule goes on."""
 Change = Callable[[Incident], Incident]
 
 
@@ -63,6 +66,8 @@ class Reminding(Verbs):
         incident = await self.store.get(incident_id)
         due = self.schedule.next(incident) if incident else None
         if incident is None or due is None or due.at != at:
+            if incident is not None and incident.is_open:
+                await self.restamp(incident_id, op)  # the job for what is due now must exist
             return False
         now = self.clock()
         if now < at:
@@ -77,6 +82,35 @@ class Reminding(Verbs):
         if self.metrics:
             self.metrics.reminders.inc()
         return True
+
+    async def restamp(self, incident_id: int, op: Op) -> None:
+        """Save the record unchanged: the save computes its reminder time again (the practice may have changed
+        since it was saved) and makes sure that time's job is queued."""
+        await change_incident(self.store, incident_id, lambda i: (i, []), op.sub("restamp"))
+
+    async def reconcile(self) -> int:
+        """At start: every open incident's reminder job, for records saved before reminders were jobs or under
+        another configuration. Returns how many records were saved again."""
+        incidents = await self.store.list_open()
+        for incident in incidents:
+            await self.restamp(incident.id, Op(f"reconcile:{incident.id}:{incident.version}"))
+        return len(incidents)
+
+    async def _post(
+        self, channel: str, post: Post, key: str, op: Op, late: float, warned: list[TimelineEvent]
+    ) -> str | None:
+        """Post, keyed. Slack refusing it (or failing for over an hour) doesn't stop the schedule: the refusal
+        goes into the timeline and the next reminder is planned as if this one had been posted."""
+        try:
+            op.check()
+            return await self.chat.post(channel, post, key=key, recover=op.recovering)
+        except ChatError as exc:
+            if exc.transient and late < GIVE_UP_SECONDS:
+                raise
+            log.error("%s: could not post a reminder: %s", post.incident.ref, exc)
+            text = f"Couldn't post a reminder in the channel: {exc}"
+            warned.append(TimelineEvent(at=self.clock(), actor=SCHEDULER, payload=Warned(text=text)))
+            return None
 
     def _event(self, at: datetime, payload: Payload) -> TimelineEvent:
         return TimelineEvent(at=at, actor=SCHEDULER, payload=payload)
@@ -99,22 +133,27 @@ class Reminding(Verbs):
         events = [missed, reminded] if r.missed else [reminded]
         if r.message_ts:  # the last reminder went unanswered: its buttons go, it says so
             await self.publisher.answer_reminder(incident, r.message_ts, missed)
-        op.check()
         post = Post(kind=PostKind.REMINDER, incident=incident, event=reminded)
-        ts = await self.chat.post(channel, post, key=op.part("remind"), recover=op.recovering)
+        ts = await self._post(channel, post, op.part("remind"), op, late, events)
         if escalate:
             reason = f"{r.missed} reminders in a row went unanswered"
             escalated = self._event(now, Escalated(target=self.config.reminders.escalation, reason=reason))
             events.append(escalated)
-            await self._tell(incident, escalated, op, "escalate")
+            await self._tell(incident, escalated, op, "escalate", late=late, warned=events)
+        answered_meanwhile: list[bool] = []
 
         def change(i: Incident) -> Incident:
             if self.schedule.next(i) != due:
+                answered_meanwhile[:] = [True]
                 return i  # answered meanwhile: the reminder is on record, the state is the answer's
+            answered_meanwhile.clear()
             state = {"missed": r.missed + 1, "last_at": now, "message_ts": ts, "escalated": r.escalated or escalate}
             return i.model_copy(update={"reminder": i.reminder.model_copy(update=state)})
 
         await self._save(incident, change, events, op)
+        if answered_meanwhile and ts:  # an update or a snooze came while it was being posted: no live buttons
+            note = self._event(self.clock(), Warned(text="answered while it was being posted"))
+            await self.publisher.answer_reminder(incident, ts, note)
 
     async def _roles(self, incident: Incident, due: Due, now: datetime, late: float, op: Op) -> None:
         missing = self.schedule.missing_roles(incident)
@@ -125,7 +164,8 @@ class Reminding(Verbs):
         else:
             payload = Nudged(reason=f"nobody is {names} yet", roles=missing)
         event = self._event(now, payload)
-        await self._tell(incident, event, op, "roles", thread=due.action is Action.ESCALATE_ROLES)
+        events = [event]
+        await self._tell(incident, event, op, "roles", late=late, warned=events)
 
         def change(i: Incident) -> Incident:
             if self.schedule.next(i) != due:
@@ -133,31 +173,32 @@ class Reminding(Verbs):
             state = {"role_nudges": i.reminder.role_nudges + 1, "role_at": now}
             return i.model_copy(update={"reminder": i.reminder.model_copy(update=state)})
 
-        await self._save(incident, change, [event], op)
+        await self._save(incident, change, events, op)
 
     async def _stale(self, incident: Incident, due: Due, now: datetime, late: float, op: Op) -> None:
         quiet = now - max(t for t in (incident.declared_at, incident.last_activity_at) if t is not None)
         hours = int(quiet.total_seconds() // 3600)
         event = self._event(now, Nudged(reason=f"no activity for {hours} h"))
-        await self._tell(incident, event, op, "stale")
+        events = [event]
+        await self._tell(incident, event, op, "stale", late=late, warned=events)
 
         def change(i: Incident) -> Incident:
             if self.schedule.next(i) != due:
                 return i
             return i.model_copy(update={"reminder": i.reminder.model_copy(update={"stale_at": now})})
 
-        await self._save(incident, change, [event], op)
+        await self._save(incident, change, events, op)
 
-    async def _tell(self, incident: Incident, event: TimelineEvent, op: Op, name: str, *, thread: bool = True) -> None:
+    async def _tell(
+        self, incident: Incident, event: TimelineEvent, op: Op, name: str, *, late: float, warned: list[TimelineEvent]
+    ) -> None:
         """Post in the incident channel and, for an escalation, under the announcement too (keyed posts)."""
         post = Post(kind=PostKind.EVENT, incident=incident, event=event)
-        op.check()
-        await self.chat.post(channel_of(incident), post, key=op.part(name), recover=op.recovering)
-        if thread and isinstance(event.payload, Escalated) and incident.announce_channel and incident.announce_ts:
+        await self._post(channel_of(incident), post, op.part(name), op, late, warned)
+        if isinstance(event.payload, Escalated) and incident.announce_channel and incident.announce_ts:
             threaded = post.model_copy(update={"thread_ts": incident.announce_ts})
             announce = await self.chat.resolve_channel(incident.announce_channel)
-            op.check()
-            await self.chat.post(announce, threaded, key=op.part(f"{name}-thread"), recover=op.recovering)
+            await self._post(announce, threaded, op.part(f"{name}-thread"), op, late, warned)
 
     async def _save(self, incident: Incident, change: Change, events: list[TimelineEvent], op: Op) -> None:
         await change_incident(self.store, incident.id, lambda i: (change(i), events), op, incident)

@@ -30,6 +30,12 @@ def web_app(fb: Firebreak) -> web.Application:
         stop = asyncio.Event()
         # Reminders are jobs too (each incident's next one is scheduled with its record): one worker runs all.
         tasks = [asyncio.create_task(fb.worker.run(stop), name="firebreak:worker")]
+        try:
+            log.info(
+                "reminders: %d open incident(s) checked for their next reminder", await fb.service.reminding.reconcile()
+            )
+        except Exception:
+            log.exception("could not check open incidents' reminders at start; their next save will")
         yield
         stop.set()
         await asyncio.gather(*tasks)
