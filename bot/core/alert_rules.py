@@ -132,3 +132,14 @@ def quality(config: AlertConfig, alert: Alert) -> list[str]:
 def covers(incident_scope: dict[str, str], alert_scope: dict[str, str]) -> bool:
     """An alert belongs to an open incident when it names everything the incident's scope names, alike."""
     return bool(incident_scope) and all(alert_scope.get(k) == v for k, v in incident_scope.items())
+
+
+def related(incident_scope: dict[str, str], alert_scope: dict[str, str]) -> bool:
+    """The same root cause, whichever is narrower: one scope contains the other (same values where both name a
+    label). A model down and its whole service down in that cluster are one incident, in either order."""
+    if not incident_scope or not alert_scope:
+        return False
+    common = incident_scope.keys() & alert_scope.keys()
+    if any(incident_scope[k] != alert_scope[k] for k in common):
+        return False
+    return common in (incident_scope.keys(), alert_scope.keys())

@@ -47,6 +47,7 @@ class Declaring(Verbs):
         op: Op | None = None,
         binding: str | None = None,
         extra: dict[str, object] | None = None,
+        provision: bool = True,
     ) -> Outcome:
         """Record the incident, then open its channel and announce it.
 
@@ -79,6 +80,8 @@ class Declaring(Verbs):
                 existing = await get_incident(self.store, bound)
         elif op.recovering:
             created = await self.store.applied(bound, op.key) is not None
+        if not provision:  # the caller provisions it later (outside a lock it holds)
+            return Outcome(existing, changed=created)
         try:
             outcome = await self.provision(existing.id, op, recover=op.recovering or not created)
         except Busy:

@@ -23,6 +23,10 @@ class LockKind(StrEnum):
     """Creating an incident's channel, summary and announcement."""
     UNDO = "undo"
     """Asking for the undo of a mitigation (one request per click, however many clicks)."""
+    ALERTS = "alerts"
+    """Deciding where an alert no incident knows goes (one decision at a time, across replicas)."""
+    ALERT_DIGEST = "alert-digest"
+    """Posting an incident's storm message (one message, however many jobs)."""
 
 
 class IncidentStore(Protocol):
@@ -154,11 +158,17 @@ class AlertStore(Protocol):
     async def take(self, queue: str) -> tuple[str | None, int]:
         """One marked member (None if none) and how many stay marked."""
 
-    async def remember(self, key: str, value: str) -> str:
+    async def remember(self, key: str, value: str, *, ttl_seconds: int | None = None) -> str:
         """Keep `value` under `key` unless something is kept there already; what is kept (a storm message's
         ts, a triaged alert)."""
 
     async def recall(self, key: str) -> str | None: ...
+
+    async def put(self, key: str, value: str, *, ttl_seconds: int | None = None) -> None:
+        """Keep `value` under `key`, replacing what was there."""
+
+    async def forget(self, *keys: str) -> None:
+        """Drop what is kept under these keys (`remember`/`put`), and the tallies of these buckets."""
 
 
 class JobQueue(Protocol):

@@ -8,13 +8,15 @@ import hashlib
 from datetime import UTC, datetime
 
 from bot.core.alerting import Alerting, scope_text
-from bot.core.errors import InvalidTransition, NotFound
-from bot.core.jobs import Job, JobRunner, Op
+from bot.core.errors import ChatError, InvalidTransition, NotFound
+from bot.core.jobs import Job, JobRunner, Op, TryLater
 from bot.core.ports import utcnow
 from bot.models import Alert, AlertmanagerWebhook, Incident, Triage
 
 TRIAGE_DIGEST_JOB = "triage-digest"
 TRIAGE_QUEUE = "triage"
+IGNORE_SECONDS = 24 * 3600
+"""An ignored group is not offered again for a day; then, still firing, it is offered afresh."""
 
 
 def group_id(group_key: str) -> str:
@@ -27,12 +29,25 @@ class Triaging(Alerting):
 
     async def triage(self, hook: AlertmanagerWebhook, alert: Alert) -> None:
         gid = group_id(hook.group_key)
+        await self._new_round_if_over(gid)
         await self.alerts.remember(f"triage-alert:{gid}", alert.model_dump_json(by_alias=True))
         await self.alerts.remember(f"triage-group:{gid}", hook.group_key)
         label = f"{alert.name} {scope_text(alert.scope(self.rules.scope_labels))}".strip()
         if await self.alerts.tally(f"triage:{gid}", alert.occurrence, label):
             await self.alerts.mark(TRIAGE_QUEUE, gid)
             await self._pace()
+
+    async def _new_round_if_over(self, gid: str) -> None:
+        """A group declared as an incident that has since been resolved, firing again, is offered afresh (a new
+        message with live buttons), not counted into the old decided one."""
+        decided = await self.alerts.recall(f"triage-decided:{gid}")
+        if not decided or not decided.startswith("declared:"):
+            return  # undecided, or ignored (an ignore lasts IGNORE_SECONDS)
+        incident_id = decided.rsplit(":", 1)[-1]
+        incident = await self.store.get(int(incident_id)) if incident_id.isdigit() else None
+        if incident is None or not incident.is_open:
+            keys = (f"triage-decided:{gid}", f"triage-ts:{gid}", f"triage-alert:{gid}", f"triage:{gid}")
+            await self.alerts.forget(*keys)
 
     async def _pace(self) -> None:
         """One triage job per second for the whole channel: Slack takes about one message a second per channel,
@@ -61,7 +76,13 @@ class Triaging(Alerting):
         """Show the group whose message is behind (post it once, then edit it), one per second."""
         gid, left = await self.alerts.take(TRIAGE_QUEUE)
         if gid is not None:
-            await self._show(await self._current(gid), op)
+            try:
+                await self._show(await self._current(gid), op)
+            except ChatError as exc:
+                await self.alerts.mark(TRIAGE_QUEUE, gid)  # not shown: it stays behind, for the retry
+                if exc.transient:
+                    raise TryLater(str(exc)) from exc
+                raise
         if left:
             await self._pace()
 
@@ -73,15 +94,22 @@ class Triaging(Alerting):
             await self.chat.edit_triage(self.triage_channel, ts, triage)
             return
         op.check()
-        posted = await self.chat.post_triage(self.triage_channel, triage, key=f"triage:{triage.group}")
+        # Keyed by the round's first alert: a new round (the group firing again after its incident was resolved)
+        # is a new message, while a retry of this round finds the one it posted.
+        round_of = hashlib.sha256(triage.alert.occurrence.encode()).hexdigest()[:8]
+        posted = await self.chat.post_triage(self.triage_channel, triage, key=f"triage:{triage.group}:{round_of}")
         await self.alerts.remember(key, posted)
 
     async def decide(self, gid: str, user: str, declare: bool, op: Op) -> tuple[Triage, Incident | None]:
-        """Declare an incident from the group, or ignore it. The first decision wins:
-        a second click, or the other button, is told what was decided."""
+        """Declare an incident from the group, or ignore it. The first decision wins (it is taken before
+        anything is done): a second click, or the other button, is told what was decided."""
         current = await self._current(gid)
-        if current.decided:
-            raise InvalidTransition(f"This alert group was {current.decided} already by <@{current.decided_by}>.")
+        verdict = f"{'declared' if declare else 'ignored'}:{user}:"
+        ttl = None if declare else IGNORE_SECONDS
+        kept = await self.alerts.remember(f"triage-decided:{gid}", verdict, ttl_seconds=ttl)
+        if kept != verdict and not (op.recovering and kept.startswith(verdict)):
+            taken = await self._current(gid)
+            raise InvalidTransition(f"This alert group was {taken.decided} already by <@{taken.decided_by}>.")
         incident = None
         if declare:
             group_key = await self.alerts.recall(f"triage-group:{gid}") or gid
@@ -96,10 +124,7 @@ class Triaging(Alerting):
             scope = current.alert.scope(self.rules.scope_labels)
             incident = await self.declare_from(hook, current.alert, scope, self.rules.default_severity, op)
             await self.attach(incident, hook, current.alert, scope, None)
-        verdict = f"{'declared' if declare else 'ignored'}:{user}:{incident.id if incident else ''}"
-        kept = await self.alerts.remember(f"triage-decided:{gid}", verdict)
+            await self.alerts.put(f"triage-decided:{gid}", f"{verdict}{incident.id}")
         decided = await self._current(gid)
         await self._show(decided, op)
-        if kept != verdict:  # someone else decided first, between our read and our write
-            raise InvalidTransition(f"This alert group was {decided.decided} already by <@{decided.decided_by}>.")
         return decided, incident
