@@ -95,11 +95,22 @@ class RedisAlertStore:
         await self.redis.set(k, value, nx=True, ex=ttl_seconds or LINK_SECONDS)
         return str(await self.redis.get(k) or value)
 
+    async def collect(self, bucket: str, alert: Alert) -> None:
+        key = self.keys.alert_memo(f"collected:{bucket}")
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, alert.identity, alert.model_dump_json(by_alias=True))
+            pipe.expire(key, LINK_SECONDS)
+            await pipe.execute()
+
+    async def collected(self, bucket: str) -> list[Alert]:
+        docs = await self.redis.hvals(self.keys.alert_memo(f"collected:{bucket}"))
+        return [Alert.model_validate_json(d) for d in docs]
+
     async def put(self, key: str, value: str, *, ttl_seconds: int | None = None) -> None:
         await self.redis.set(self.keys.alert_memo(key), value, ex=ttl_seconds or LINK_SECONDS)
 
     async def forget(self, *keys: str) -> None:
-        names = [self.keys.alert_memo(k) for k in keys]
+        names = [self.keys.alert_memo(k) for k in keys] + [self.keys.alert_memo(f"collected:{k}") for k in keys]
         names += [self.keys.alert_tally(k) for k in keys] + [self.keys.alert_seen(k) for k in keys]
         await self.redis.delete(*names)
 

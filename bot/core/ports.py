@@ -164,6 +164,11 @@ class AlertStore(Protocol):
 
     async def recall(self, key: str) -> str | None: ...
 
+    async def collect(self, bucket: str, alert: Alert) -> None:
+        """Keep the alert (its latest state per fingerprint) with others of a bucket (a triage group)."""
+
+    async def collected(self, bucket: str) -> list[Alert]: ...
+
     async def put(self, key: str, value: str, *, ttl_seconds: int | None = None) -> None:
         """Keep `value` under `key`, replacing what was there."""
 

@@ -33,6 +33,7 @@ class Triaging(Alerting):
         await self.alerts.remember(f"triage-alert:{gid}", alert.model_dump_json(by_alias=True))
         await self.alerts.remember(f"triage-group:{gid}", hook.group_key)
         label = f"{alert.name} {scope_text(alert.scope(self.rules.scope_labels))}".strip()
+        await self.alerts.collect(f"triage:{gid}", alert)  # joins the incident if someone declares one
         if await self.alerts.tally(f"triage:{gid}", alert.occurrence, label):
             await self.alerts.mark(TRIAGE_QUEUE, gid)
             await self._pace()
@@ -123,7 +124,10 @@ class Triaging(Alerting):
             )
             scope = current.alert.scope(self.rules.scope_labels)
             incident = await self.declare_from(hook, current.alert, scope, self.rules.default_severity, op)
-            await self.attach(incident, hook, current.alert, scope, None)
+            # Every alert of the group so far joins its timeline, not only the one it was declared from.
+            waiting = await self.alerts.collected(f"triage:{gid}") or [current.alert]
+            for alert in sorted(waiting, key=lambda a: a.starts_at):
+                await self.attach(incident, hook, alert, alert.scope(self.rules.scope_labels), None)
             await self.alerts.put(f"triage-decided:{gid}", f"{verdict}{incident.id}")
         decided = await self._current(gid)
         await self._show(decided, op)
