@@ -10,11 +10,12 @@ the resourceVersion, which every status update moves, constantly while pods chur
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import ValidationInfo, field_validator
 
-from bot.core.errors import UsageError
+from bot.core.errors import ClusterError, UsageError
 from bot.core.playbook import Change, Outcome, Params, Plan, Playbook, Result, Target
 from bot.core.ports import Cluster, PatchType
 
@@ -136,3 +137,18 @@ class DeploymentPlaybook(Playbook):
     def undo_extra(self, plan: Plan) -> dict[str, Any]:
         """Parameters besides the Deployment that the undo needs (the revision replaced, the replicas before)."""
         return {}
+
+
+JSON_PATCH_REFUSED = "the server rejected our request due to an error in our request"
+"""The message of the 422 a JSON patch that does not apply gets (patch.go's NewGenericServerResponse)."""
+
+
+async def guarded(write: Awaitable[Outcome], refused: Callable[[ClusterError], str]) -> Outcome:
+    """A JSON patch guarded by a `test` op: a real API server answers a failed test with a vague 422, which
+    becomes `refused`'s words (what changed since the plan). Any other refusal is the API's own."""
+    try:
+        return await write
+    except ClusterError as exc:
+        if exc.status != 422 or JSON_PATCH_REFUSED not in str(exc):
+            raise
+        raise ClusterError(refused(exc), status=exc.status, reason=exc.reason) from None

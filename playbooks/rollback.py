@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import Field
 
-from bot.core.errors import ClusterError, UsageError
+from bot.core.errors import UsageError
 from bot.core.playbook import Change, Outcome, Plan
 from bot.core.ports import Cluster, PatchType
 from playbooks._deployments import (
@@ -26,6 +26,7 @@ from playbooks._deployments import (
     DeploymentPlaybook,
     generation,
     get_deployment,
+    guarded,
     is_paused,
     label_selector,
 )
@@ -44,8 +45,6 @@ KEEP_FROM_DEPLOYMENT = frozenset(
     }
 )
 MAX_DIFFERENCES = 8
-JSON_PATCH_REFUSED = "the server rejected our request due to an error in our request"
-"""The message of the 422 a JSON patch that does not apply gets (patch.go's NewGenericServerResponse)."""
 
 
 class RollbackParams(DeploymentParams):
@@ -115,18 +114,14 @@ class Rollback(DeploymentPlaybook):
         )
 
     async def apply(self, cluster: Cluster, change: Change, *, dry_run: bool, as_user: str | None) -> Outcome:
-        try:
-            return await super().apply(cluster, change, dry_run=dry_run, as_user=as_user)
-        except ClusterError as exc:
-            if exc.status != 422 or JSON_PATCH_REFUSED not in str(exc):
-                raise
-            raise ClusterError(
+        return await guarded(
+            super().apply(cluster, change, dry_run=dry_run, as_user=as_user),
+            lambda exc: (
                 f"{change.target} changed since this plan was made (a deploy, a scale, a rollback or an annotation "
                 f"by someone else: its metadata.generation is no longer {change.patch[0]['value']}): nothing was "
-                f"written; plan again. {exc}",
-                status=exc.status,
-                reason=exc.reason,
-            ) from None
+                f"written; plan again. {exc}"
+            ),
+        )
 
     def undo_extra(self, plan: Plan) -> dict[str, Any]:
         """The replaced revision keeps its number (the restored one becomes the newest), so that is the undo's."""

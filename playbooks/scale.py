@@ -14,20 +14,18 @@ from typing import Any
 from pydantic import Field
 
 from bot.core.config import ScaleLimits
-from bot.core.errors import ClusterError
 from bot.core.playbook import Change, Outcome, Plan
 from bot.core.ports import Cluster, PatchType
 from playbooks._deployments import (
     DeploymentParams,
     DeploymentPlaybook,
     get_deployment,
+    guarded,
     rollout_facts,
     spec_replicas,
 )
 
 INT32_MAX = 2**31 - 1
-JSON_PATCH_REFUSED = "the server rejected our request due to an error in our request"
-"""The message of the 422 a JSON patch that does not apply gets (patch.go's NewGenericServerResponse)."""
 
 
 class ScaleParams(DeploymentParams):
@@ -83,19 +81,15 @@ class Scale(DeploymentPlaybook):
         )
 
     async def apply(self, cluster: Cluster, change: Change, *, dry_run: bool, as_user: str | None) -> Outcome:
-        try:
-            return await super().apply(cluster, change, dry_run=dry_run, as_user=as_user)
-        except ClusterError as exc:
-            # Only the test can fail to apply: the replace is of a field the API server always defaults.
-            if exc.status != 422 or JSON_PATCH_REFUSED not in str(exc):
-                raise
-            was = change.before["replicas"]
-            raise ClusterError(
+        # Only the test can fail to apply: the replace is of a field the API server always defaults.
+        was = change.before["replicas"]
+        return await guarded(
+            super().apply(cluster, change, dry_run=dry_run, as_user=as_user),
+            lambda exc: (
                 f"{change.target} no longer has the {was} replicas this plan was made from (an autoscaler or a "
-                f"person scaled it since): nothing was written; plan again. {exc}",
-                status=exc.status,
-                reason=exc.reason,
-            ) from None
+                f"person scaled it since): nothing was written; plan again. {exc}"
+            ),
+        )
 
     def undo_extra(self, plan: Plan) -> dict[str, Any]:
         return {"replicas": int(plan.changes[0].before["replicas"])}
