@@ -52,6 +52,7 @@ class Exporter:
         self.scrapes = 0
         self._scraped = asyncio.Condition()
         self._gauges: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+        self._counters: dict[str, dict[tuple[tuple[str, str], ...], tuple[float, float, float]]] = {}
         self._runner: web.AppRunner | None = None
 
     @property
@@ -61,6 +62,20 @@ class Exporter:
 
     def set(self, name: str, value: float, labels: Mapping[str, str] | None = None) -> None:
         self._gauges.setdefault(name, {})[tuple(sorted((labels or {}).items()))] = value
+
+    def grow(self, name: str, per_second: float, labels: Mapping[str, str] | None = None) -> None:
+        """A counter rising at `per_second` from where it is now, so `rate()` over it reads `per_second`."""
+        key = tuple(sorted((labels or {}).items()))
+        series = self._counters.setdefault(name, {})
+        now = time.monotonic()
+        series[key] = (self._count(series.get(key), now), per_second, now)
+
+    @staticmethod
+    def _count(state: tuple[float, float, float] | None, now: float) -> float:
+        if state is None:
+            return 0.0
+        base, per_second, since = state
+        return base + per_second * (now - since)
 
     def remove(self, name: str, labels: Mapping[str, str] | None = None) -> None:
         """Stop exporting one series (Prometheus sees it go stale), or with no labels, the whole gauge."""
@@ -76,6 +91,12 @@ class Exporter:
             for labels, value in sorted(series.items()):
                 pairs = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
                 lines.append(f"{name}{{{pairs}}} {float(value)!r}" if pairs else f"{name} {float(value)!r}")
+        now = time.monotonic()
+        for name, counters in sorted(self._counters.items()):
+            lines.append(f"# TYPE {name} counter")
+            for labels, state in sorted(counters.items()):
+                pairs = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
+                lines.append(f"{name}{{{pairs}}} {self._count(state, now)!r}")
         return "\n".join(lines) + "\n"
 
     async def scraped(self, within: float = 15) -> None:
@@ -242,26 +263,35 @@ class Alertmanager(Server):
 
 
 class Prometheus(Server):
-    """Prometheus scraping static targets, evaluating one rule file, and sending its alerts to an Alertmanager."""
+    """Prometheus scraping static targets, evaluating one rule file, and sending its alerts to an Alertmanager
+    (or, with no Alertmanager, only scraping: what the evidence panel queries)."""
 
     name = "prometheus"
 
     def __init__(
-        self, workdir: Path, *, rules: str, targets: Sequence[str], alertmanager: str, timing: Timing = FAST
+        self,
+        workdir: Path,
+        *,
+        rules: str = "",
+        targets: Sequence[str],
+        alertmanager: str | None = None,
+        timing: Timing = FAST,
     ) -> None:
         super().__init__(workdir)
         self.config = workdir / "prometheus.yml"
-        (workdir / "rules.yml").write_text(rules)
-        config = {
+        config: dict[str, Any] = {
             "global": {
                 "scrape_interval": timing.interval,
                 "scrape_timeout": timing.interval,
                 "evaluation_interval": timing.interval,
             },
-            "rule_files": ["rules.yml"],
             "scrape_configs": [{"job_name": "exporter", "static_configs": [{"targets": list(targets)}]}],
-            "alerting": {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]},
         }
+        if rules:
+            (workdir / "rules.yml").write_text(rules)
+            config["rule_files"] = ["rules.yml"]
+        if alertmanager:
+            config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
         self.config.write_text(yaml.safe_dump(config, sort_keys=False))
 
     def command(self) -> list[str]:
@@ -327,6 +357,13 @@ async def prom_exporter() -> AsyncIterator[Exporter]:
     """A started Exporter; Prometheus scrapes it with `targets=[prom_exporter.target]`."""
     async with Exporter() as exporter:
         yield exporter
+
+
+@pytest.fixture
+async def prometheus(tmp_path: Path, prom_exporter: Exporter) -> AsyncIterator[Prometheus]:
+    """Prometheus alone, scraping `prom_exporter` every second; started, not yet scraped (`prom_exporter.scraped`)."""
+    async with Prometheus(tmp_path / "prometheus", targets=[prom_exporter.target]) as prom:
+        yield prom
 
 
 @pytest.fixture

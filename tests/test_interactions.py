@@ -34,9 +34,10 @@ async def test_ill_be_ic_button_and_double_click(bot: Harness) -> None:
     (inc,) = await bot.fb.service.list_open()
     assert inc.channel_id and inc.summary_ts
     summary = bot.slack.channels[inc.channel_id].messages[0]
-    button, mitigate = summary["blocks"][-1]["elements"]
+    button, mitigate, evidence = summary["blocks"][-1]["elements"]
     assert button["action_id"] == "fb_claim_ic" and button["value"] == str(inc.id)
     assert mitigate["action_id"] == "fb_mitigate" and mitigate["value"] == str(inc.id)
+    assert evidence["action_id"] == "fb_evidence" and evidence["value"] == str(inc.id)
     for n in (1, 2):  # a double click: two deliveries, two action_ts
         click = claim_ic_click(inc.id, inc.channel_id, inc.summary_ts, n)
         status, body = await bot.interaction(

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.core.alert_rules import AlertConfig
 from bot.core.errors import ConfigError, UsageError
+from bot.core.evidence_config import EvidenceConfig
 from bot.models import IC
 
 
@@ -207,6 +208,8 @@ class IncidentConfig(BaseModel):
     """Update reminders, snoozes, escalation and nudges."""
     alerts: AlertConfig = AlertConfig()
     """How Alertmanager's alerts become incidents: routes, scope, inhibition, alert quality."""
+    evidence: EvidenceConfig = EvidenceConfig()
+    """The evidence panel's golden signals and layer checks (PromQL templates filled with the scope labels)."""
 
     @field_validator("command")
     @classmethod

@@ -79,4 +79,9 @@ class ClusterError(FirebreakError):
 
 
 class MetricsError(FirebreakError):
-    """A metrics query failed; the message names the query and why."""
+    """A metrics query failed; the message names the query and why (also apart: `query`, `reason`)."""
+
+    def __init__(self, message: str, *, query: str = "", reason: str = "") -> None:
+        super().__init__(message)
+        self.query = query
+        self.reason = reason or message

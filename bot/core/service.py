@@ -9,10 +9,20 @@ from bot.core.config import IncidentConfig
 from bot.core.declaring import Declaring
 from bot.core.deps import Deps
 from bot.core.errors import NotFound, UsageError
+from bot.core.evidence import EvidenceGathering
 from bot.core.metrics import Metrics
 from bot.core.pins import Pins
 from bot.core.playbook import PlaybookRegistry
-from bot.core.ports import AlertStore, Chat, Clock, Clusters, IncidentStore, JobQueue, MitigationStore
+from bot.core.ports import (
+    AlertStore,
+    Chat,
+    Clock,
+    Clusters,
+    IncidentStore,
+    JobQueue,
+    MetricsSource,
+    MitigationStore,
+)
 from bot.core.publishing import Publisher
 from bot.core.refs import IncidentRef
 from bot.core.reminding import Reminding
@@ -40,6 +50,7 @@ class IncidentService:
         cluster: tuple[Clusters, MitigationStore, JobQueue] | None = None,
         alerts: tuple[AlertStore, JobQueue] | None = None,
         triage_channel: str | None = None,
+        metrics_source: MetricsSource | None = None,
     ) -> None:
         deps = Deps(store, chat, config, clock, metrics)
         self.store = store
@@ -52,6 +63,7 @@ class IncidentService:
         self.schedule = Schedule(config)
         self.reminding = Reminding(deps, self.publisher, self.schedule)
         self.alerting = Triaging(deps, self.declaring, *alerts, triage_channel=triage_channel) if alerts else None
+        self.evidence = EvidenceGathering(config.evidence, metrics_source, chat, clock)
         self._mitigation = Running(deps, self.publisher, self.playbooks, *cluster) if cluster else None
         # The verbs, by family.
         self.declare = self.declaring.declare

@@ -6,6 +6,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
+from bot.models.evidence import Evidence
 from bot.models.incident import Incident
 from bot.models.mitigation import Mitigation
 from bot.models.timeline import TimelineEvent
@@ -27,6 +28,8 @@ class PostKind(StrEnum):
     second), instead of one message per alert."""
     MITIGATION_RESULT = "mitigation_result"
     """What a run did to each object, with Undo when something can be undone."""
+    EVIDENCE = "evidence"
+    """The evidence panel: golden signals and layer health for the incident's scope, as of one moment."""
 
 
 class Post(BaseModel):
@@ -46,6 +49,8 @@ class Post(BaseModel):
     answer: TimelineEvent | None = None
     """For REMINDER posts being edited: what answered it (an update, a snooze, a miss, the resolve); its
     buttons go."""
+    evidence: Evidence | None = None
+    """For EVIDENCE posts: what Prometheus answered."""
 
 
 class ChatMessage(BaseModel):

@@ -21,6 +21,7 @@ from bot.models import (
     TimelineEvent,
 )
 from bot.render.blocks import Block, actions, button, context, header, incident_fields, section
+from bot.render.evidence import EVIDENCE_ACTION, evidence_post
 from bot.render.mitigations import MITIGATE_ACTION, mitigation_post, result_post
 from bot.render.mrkdwn import ago, mention, plain, short, slack_time, user_text
 from bot.render.timeline import event_text, who
@@ -74,6 +75,7 @@ def summary_blocks(incident: Incident) -> list[Block]:
             actions(
                 button(CLAIM_IC_ACTION, "I'll be IC", str(incident.id)),
                 button(MITIGATE_ACTION, "Mitigate", str(incident.id)),
+                button(EVIDENCE_ACTION, "Evidence", str(incident.id)),
             )
         )
     return blocks
@@ -178,6 +180,9 @@ def render_post(post: Post, config: IncidentConfig) -> tuple[str, list[Block]]:
     if post.kind is PostKind.MITIGATION_RESULT:
         assert post.mitigation is not None, "a result post shows a request"
         return result_post(incident, post.mitigation)
+    if post.kind is PostKind.EVIDENCE:
+        assert post.evidence is not None, "an evidence post shows evidence"
+        return evidence_post(incident, post.evidence)
     assert post.event is not None, "an event post tells an event"
     event, p = post.event, post.event.payload
     if isinstance(p, StatusUpdated):

@@ -13,6 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.embedded_redis import EmbeddedRedis
 from bot.adapters.kubernetes import KubeClusters
+from bot.adapters.prometheus import PrometheusSource
 from bot.adapters.redis_alerts import RedisAlertStore
 from bot.adapters.redis_connect import BACKGROUND, TRANSIENT, RedisClients, connect
 from bot.adapters.redis_jobs import RedisJobQueue
@@ -66,6 +67,8 @@ class Firebreak:
     embedded: EmbeddedRedis | None = None
     clusters: KubeClusters | None = None
     """Kubernetes API clients by context, made when a playbook first needs one."""
+    prometheus: PrometheusSource | None = None
+    """What the evidence panel asks; None without FIREBREAK_PROMETHEUS_URL."""
 
     async def close(self) -> None:
         await self.worker.shutdown()
@@ -74,6 +77,8 @@ class Firebreak:
         await self.clients.aclose()
         if self.clusters is not None:
             await self.clusters.close()
+        if self.prometheus is not None:
+            self.prometheus.close()
         if self.embedded is not None:
             await self.embedded.stop()
 
@@ -139,6 +144,11 @@ async def build(settings: Settings, *, clock: Clock = utcnow, registry: Registry
     queue = RedisJobQueue(background)
     playbooks = discover(config)
     clusters = KubeClusters(settings.kubeconfig, settings.kube_context)
+    prometheus = (
+        PrometheusSource(settings.prometheus_url, timeout_seconds=config.evidence.timeout_seconds)
+        if settings.prometheus_url
+        else None
+    )
     service = IncidentService(
         store,
         chat,
@@ -150,6 +160,7 @@ async def build(settings: Settings, *, clock: Clock = utcnow, registry: Registry
         cluster=(clusters, RedisMitigationStore(background), queue),
         alerts=(RedisAlertStore(background), queue),
         triage_channel=triage,
+        metrics_source=prometheus,
     )
     # Before the ack, lookups and the job record go through the fast client: the same service, other store.
     ack_service = IncidentService(
@@ -203,4 +214,5 @@ async def build(settings: Settings, *, clock: Clock = utcnow, registry: Registry
         signature,
         embedded,
         clusters,
+        prometheus,
     )

@@ -95,6 +95,12 @@ class Settings(BaseSettings):
     """Least time between two messages firebreak posts in one channel, across replicas (Slack allows about one
     a second per channel). 0 turns pacing off."""
 
+    prometheus_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("FIREBREAK_PROMETHEUS_URL", "prometheus_url")
+    )
+    """Prometheus (or a compatible query API: Thanos, Mimir, VictoriaMetrics) the evidence panel asks, e.g.
+    http://prometheus.monitoring:9090. Unset: `/incident evidence` says it is not configured."""
+
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("FIREBREAK_LOG_LEVEL", "log_level"))
     """Python logging level."""
 
@@ -118,6 +124,13 @@ class Settings(BaseSettings):
         if not v.startswith(("http://", "https://")):
             raise ValueError("SLACK_API_URL must be an http(s) URL such as https://slack.com/api/")
         return v if v.endswith("/") else v + "/"
+
+    @field_validator("prometheus_url")
+    @classmethod
+    def _prometheus_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise ValueError("FIREBREAK_PROMETHEUS_URL must be an http(s) URL such as http://prometheus:9090")
+        return v
 
     @field_validator("slack_signing_secret", mode="after")
     @classmethod

@@ -1,0 +1,119 @@
+"""The evidence panel as facts: each golden signal now, an hour and a day ago, and each layer's health."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+
+class SignalGroup(StrEnum):
+    """The golden signals, in the order the panel shows them (user-facing first)."""
+
+    AVAILABILITY = "availability"
+    LATENCY = "latency"
+    TRAFFIC = "traffic"
+    SATURATION = "saturation"
+    CORRECTNESS = "correctness"
+
+
+class Layer(StrEnum):
+    """Where a failure can sit, from the user's request down to what the service depends on."""
+
+    TRAFFIC = "traffic"
+    APP = "app"
+    MODEL_SERVER = "model-server"
+    SCHEDULER = "scheduler"
+    NODE = "node"
+    GPU = "gpu"
+    NETWORK = "network"
+    STORAGE = "storage"
+    DEPENDENCY = "dependency"
+
+
+class Direction(StrEnum):
+    """Which side of a threshold is bad."""
+
+    ABOVE = "above"
+    BELOW = "below"
+
+
+class Health(StrEnum):
+    HEALTHY = "healthy"
+    SUSPECT = "suspect"
+    UNKNOWN = "unknown"
+    """The query failed or returned nothing: no evidence either way."""
+
+
+class Reading(BaseModel):
+    """One query's answer at one instant: a value, no data (value and error both None), or why it failed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    value: float | None = None
+    series: int = 0
+    """How many series answered; with several, `value` is the worst of them (the largest, or for a check whose
+    bad side is below, the smallest)."""
+    error: str | None = None
+
+
+class SignalReading(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    group: SignalGroup
+    unit: str
+    query: str
+    """The query as sent, scope labels filled in."""
+    now: Reading
+    hour_ago: Reading
+    day_ago: Reading
+    slo: float | None = None
+    """The target share of good events (0.999), when one is configured."""
+    burn_rate: float | None = None
+    """How fast the error budget burns now: 1 spends it exactly over the SLO window, 14.4 spends a 30-day
+    budget in two days."""
+
+
+class LayerReading(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    layer: Layer
+    unit: str
+    query: str
+    threshold: float
+    bad: Direction
+    reading: Reading
+    health: Health
+
+
+class Skipped(BaseModel):
+    """A configured signal or check left out: its template names scope labels this incident lacks."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    missing: tuple[str, ...]
+
+
+class Evidence(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime
+    scope: dict[str, str]
+    signals: tuple[SignalReading, ...] = ()
+    layers: tuple[LayerReading, ...] = ()
+    skipped: tuple[Skipped, ...] = ()
+
+    @property
+    def failed(self) -> list[tuple[str, str, str]]:
+        """(name, query, reason) of every query that failed, each named once."""
+        out: list[tuple[str, str, str]] = []
+        for s in self.signals:
+            for label, r in (("now", s.now), ("1 h ago", s.hour_ago), ("1 d ago", s.day_ago)):
+                if r.error is not None:
+                    out.append((f"{s.name} ({label})", s.query, r.error))
+        out += [(c.name, c.query, c.reading.error) for c in self.layers if c.reading.error is not None]
+        return out

@@ -1,0 +1,109 @@
+"""The evidence panel as Block Kit: golden signals against an hour and a day ago, layers, and what failed."""
+
+from __future__ import annotations
+
+from bot.models import Incident
+from bot.models.evidence import Evidence, Health, LayerReading, Reading, SignalGroup, SignalReading
+from bot.render.blocks import Block, chunks, clip, context, section
+from bot.render.mrkdwn import escape, slack_time
+
+HEALTH_ICON = {Health.HEALTHY: ":large_green_circle:", Health.SUSPECT: ":red_circle:", Health.UNKNOWN: ":white_circle:"}
+EVIDENCE_ACTION = "fb_evidence"
+
+
+def number(value: float, unit: str) -> str:
+    """A value as its unit reads: ratios as percentages, seconds as ms below one."""
+    if unit == "ratio":
+        return f"{value * 100:.2f}%"
+    if unit == "%":
+        return f"{value:.1f}%"
+    if unit == "s":
+        return f"{value * 1000:.0f} ms" if abs(value) < 1 else f"{value:.2f} s"
+    if unit == "/s":
+        return f"{value:.3g}/s"
+    if unit == "bytes":
+        for size, name in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+            if abs(value) >= size:
+                return f"{value / size:.1f} {name}"
+        return f"{value:.0f} B"
+    return f"{value:.4g}" + (f" {escape(unit)}" if unit else "")
+
+
+def shown(reading: Reading, unit: str) -> str:
+    if reading.error is not None:
+        return "_query failed_"
+    if reading.value is None:
+        return "_no data_"
+    return number(reading.value, unit)
+
+
+def signal_line(s: SignalReading) -> str:
+    line = f"• *{escape(s.name)}* {shown(s.now, s.unit)} · 1 h ago {shown(s.hour_ago, s.unit)}"
+    line += f" · 1 d ago {shown(s.day_ago, s.unit)}"
+    if s.slo is not None:
+        target = f"SLO {s.slo * 100:g}%"
+        if s.burn_rate is None:
+            line += f" · burn rate unknown ({target})"
+        else:
+            icon = " :fire:" if s.burn_rate > 1 else ""
+            line += f" · burn rate *{s.burn_rate:.3g}x*{icon} ({target})"
+    return line
+
+
+def layer_line(c: LayerReading) -> str:
+    side = ">" if c.bad.value == "above" else "<"
+    bound = f"suspect when {side} {number(c.threshold, c.unit)}"
+    value = shown(c.reading, c.unit)
+    return f"{HEALTH_ICON[c.health]} *{c.layer.value}* · {escape(c.name)}: {value} ({bound})"
+
+
+def failure_lines(failed: list[tuple[str, str, str]]) -> list[str]:
+    """One line per reason (Prometheus down fails every query the same way), naming what failed; a query that
+    failed alone is shown with its text."""
+    by_reason: dict[str, list[tuple[str, str]]] = {}
+    for name, query, reason in failed:
+        by_reason.setdefault(reason, []).append((name, query))
+    lines = []
+    for reason, items in by_reason.items():
+        if len(items) == 1:
+            name, query = items[0]
+            lines.append(clip(f"• *{escape(name)}* `{escape(clip(query, 300))}`: {escape(reason)}", 900))
+        else:
+            names = ", ".join(escape(n) for n, _ in items)
+            lines.append(clip(f"• {len(items)} queries: {escape(reason)}. They were: {names}", 2000))
+    return lines
+
+
+def verdict(evidence: Evidence) -> str:
+    suspect = list(dict.fromkeys(c.layer.value for c in evidence.layers if c.health is Health.SUSPECT))
+    unknown = sum(1 for c in evidence.layers if c.health is Health.UNKNOWN)
+    if suspect:
+        text = ":red_circle: *Suspect layers:* " + ", ".join(suspect)
+    elif evidence.layers:
+        text = ":large_green_circle: No layer is past its threshold"
+    else:
+        text = "No layer checks apply to this scope"
+    return text + (f" ({unknown} check(s) unknown)" if unknown else "")
+
+
+def evidence_post(incident: Incident, evidence: Evidence) -> tuple[str, list[Block]]:
+    scope = ", ".join(f"{k}={escape(v)}" for k, v in sorted(evidence.scope.items())) or "no scope labels"
+    head = f":bar_chart: *Evidence for {incident.ref}* · {scope} · as of {slack_time(evidence.at)}"
+    blocks: list[Block] = [section(head), section(verdict(evidence))]
+    for group in SignalGroup:
+        lines = [signal_line(s) for s in evidence.signals if s.group is group]
+        if lines:
+            blocks += chunks(f"*{group.value.capitalize()}*", [clip(x) for x in lines])
+    if evidence.layers:
+        blocks += chunks("*Layers*", [clip(layer_line(c)) for c in evidence.layers])
+    failed = evidence.failed
+    if failed:
+        blocks += chunks(f":x: *{len(failed)} quer{'y' if len(failed) == 1 else 'ies'} failed*", failure_lines(failed))
+    if evidence.skipped:
+        notes = "; ".join(f"{escape(s.name)} (needs {', '.join(s.missing)})" for s in evidence.skipped)
+        blocks.append(context(clip(f"Left out, as this incident's scope lacks their labels: {notes}", 2900)))
+    suspect = [c.name for c in evidence.layers if c.health is Health.SUSPECT]
+    text = f"Evidence for {incident.ref}: " + (f"suspect {', '.join(suspect)}" if suspect else "no layer suspect")
+    if failed:
+        text += f"; {len(failed)} queries failed"
+    return text, blocks
