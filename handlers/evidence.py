@@ -27,7 +27,7 @@ def _posted(evidence: Evidence, channel: str | None) -> Reply:
     parse=no_args,
 )
 async def evidence(ctx: CommandContext, _: None) -> Reply:
-    found = await ctx.service.evidence.share(ctx.target, ctx.op)
+    found = await ctx.service.evidence.share(ctx.target, ctx.actor, ctx.op)
     return _posted(found, ctx.target.channel_id)
 
 
@@ -35,5 +35,5 @@ async def evidence(ctx: CommandContext, _: None) -> Reply:
 async def evidence_button(ctx: InteractionContext, action: dict[str, Any]) -> Reply:
     """The summary's Evidence button: the same panel, posted in the channel the summary is in."""
     incident = await ctx.service.get(int(action["value"]))
-    found = await ctx.service.evidence.share(incident, ctx.op)
+    found = await ctx.service.evidence.share(incident, ctx.actor, ctx.op)
     return _posted(found, incident.channel_id)

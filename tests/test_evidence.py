@@ -4,17 +4,22 @@ labels the incident lacks."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
+from bot.adapters.prometheus import PrometheusSource
 from bot.core.config import load_config
-from bot.core.errors import ConfigError
+from bot.core.errors import ConfigError, MetricsError
 from bot.core.evidence import EvidenceGathering
 from bot.core.evidence_config import EvidenceConfig, LayerCheck, Signal, fill
-from bot.models import Incident
+from bot.models import EvidenceShared, Incident
 from bot.models.evidence import Direction, Health, Layer, SignalGroup
+from bot.render.evidence import EVIDENCE_ACTION
 from tests.conftest import free_port, make_settings
 from tests.harness import Harness, running
 from tests.prom_proc import Exporter, Prometheus
@@ -73,6 +78,16 @@ async def test_the_panel_shows_real_promql_availability_burn_and_a_suspect_gpu_l
         assert "Left out, as this incident's scope lacks their labels:" in panel
         assert "Token rate (vLLM) (needs model)" in panel
         assert "failed" not in panel, "every default template is PromQL Prometheus accepts"
+        events = await bot.fb.service.timeline(incident.id)
+        (shared,) = [(e.actor, e.payload) for e in events if isinstance(e.payload, EvidenceShared)]
+        actor, facts = shared
+        assert actor.user_id == "UALICE" and facts.failed == 0
+        assert facts.suspect == ["app: App 5xx share", "gpu: GPU utilization (DCGM)"]
+        assert facts.slo["Success rate"] == pytest.approx(0.95, abs=0.005)
+        await bot.run("timeline", channel=incident.channel_id)
+        assert "Evidence shared: suspect: app: App 5xx share, gpu: GPU utilization (DCGM) · Success rate 9" in str(
+            bot.slack.responses[-1]
+        )
 
         evidence = await bot.fb.service.evidence.gather(incident)
         by_name = {s.name: s for s in evidence.signals}
@@ -117,7 +132,9 @@ async def test_the_panel_shows_real_promql_availability_burn_and_a_suspect_gpu_l
                 LayerCheck(name="Nothing", layer=Layer.STORAGE, query="sum(absent_metric_for_tests)", threshold=1),
             ),
         )
-        mixed = await EvidenceGathering(custom, source, bot.fb.service.evidence.chat, bot.clock).gather(incident)
+        mixed = await EvidenceGathering(custom, source, bot.fb.store, bot.fb.service.evidence.chat, bot.clock).gather(
+            incident
+        )
         broken, counted = mixed.signals
         assert broken.now.error is not None and "Prometheus refused it (400)" in broken.now.error
         assert "parse error" in broken.now.error
@@ -143,6 +160,50 @@ async def test_prometheus_down_the_panel_says_which_queries_failed_and_why(slack
         assert "*Success rate* _query failed_" in panel
         assert ":white_circle: *gpu* · GPU utilization (DCGM): _query failed_" in panel
         assert "(needs model)" in panel, "what was left out is still said"
+
+        # The summary's Evidence button posts the same panel in the channel.
+        assert incident.summary_ts
+        summary = bot.slack.channels[incident.channel_id].messages[0]
+        assert [b["action_id"] for b in summary["blocks"][-1]["elements"]][-1] == EVIDENCE_ACTION
+        click = {
+            "channel": {"id": incident.channel_id},
+            "container": {"type": "message", "message_ts": incident.summary_ts, "channel_id": incident.channel_id},
+            "message": {"ts": incident.summary_ts},
+            "trigger_id": "trig-evidence",
+            "actions": [
+                {"type": "button", "action_id": EVIDENCE_ACTION, "value": str(incident.id), "action_ts": "1.0"}
+            ],
+        }
+        status, _ = await bot.interaction(
+            "block_actions", user="UBOB", response_url=bot.slack.response_url("evidence"), **click
+        )
+        assert status == 200
+        await bot.settle()
+        assert len(evidence_posts(bot, incident.channel_id)) == 2
+        assert f"Evidence posted in <#{incident.channel_id}>" in bot.last_reply()
+
+
+async def test_a_prometheus_that_does_not_answer_fails_each_query_after_the_timeout() -> None:
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(2)
+        return web.json_response({"status": "success", "data": {"resultType": "vector", "result": []}})
+
+    app = web.Application()
+    app.router.add_get("/api/v1/query", slow)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    source = PrometheusSource(f"http://127.0.0.1:{runner.addresses[0][1]}", timeout_seconds=0.3)
+    try:
+        started = time.monotonic()
+        with pytest.raises(MetricsError) as failed:
+            await source.instant("up")
+        assert time.monotonic() - started < 1
+        assert failed.value.reason == "no answer within 0.3 s" and failed.value.query == "up"
+        assert str(failed.value) == "`up`: no answer within 0.3 s"
+    finally:
+        source.close()
+        await runner.cleanup()
 
 
 async def test_without_prometheus_evidence_says_it_is_not_configured(bot: Harness) -> None:

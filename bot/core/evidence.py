@@ -11,9 +11,9 @@ from datetime import datetime, timedelta
 from bot.core.errors import MetricsError, UsageError
 from bot.core.evidence_config import EvidenceConfig, LayerCheck, Signal, fill
 from bot.core.jobs import Op
-from bot.core.ports import Chat, Clock, MetricsSource, Sample
+from bot.core.ports import Chat, Clock, IncidentStore, MetricsSource, Sample
 from bot.core.publishing import channel_of
-from bot.models import Incident, Post, PostKind
+from bot.models import Actor, EvidenceShared, Incident, Post, PostKind, TimelineEvent
 from bot.models.evidence import Direction, Evidence, Health, LayerReading, Reading, SignalReading, Skipped
 
 HOUR = timedelta(hours=1)
@@ -44,23 +44,39 @@ def burn_rate(value: float | None, slo: float | None) -> float | None:
     return max(0.0, 1 - value) / (1 - slo)
 
 
+def shared(evidence: Evidence) -> EvidenceShared:
+    """What the timeline keeps of a panel: the suspect layers, the SLO signals and their burn, the failures."""
+    return EvidenceShared(
+        suspect=[f"{c.layer.value}: {c.name}" for c in evidence.layers if c.health is Health.SUSPECT],
+        slo={s.name: s.now.value for s in evidence.signals if s.slo is not None and s.now.value is not None},
+        burn={s.name: s.burn_rate for s in evidence.signals if s.burn_rate is not None},
+        failed=len(evidence.failed),
+    )
+
+
 class EvidenceGathering:
     """Asks the metrics source for an incident's evidence; without one, says how to set it up."""
 
-    def __init__(self, config: EvidenceConfig, source: MetricsSource | None, chat: Chat, clock: Clock) -> None:
+    def __init__(
+        self, config: EvidenceConfig, source: MetricsSource | None, store: IncidentStore, chat: Chat, clock: Clock
+    ) -> None:
         self.config = config
         self.source = source
+        self.store = store
         self.chat = chat
         self.clock = clock
 
-    async def share(self, incident: Incident, op: Op) -> Evidence:
-        """Gather the evidence and post it in the incident channel, where everyone works from the same numbers.
-        Keyed by the op: a request resumed after a crash finds the panel it posted."""
+    async def share(self, incident: Incident, actor: Actor, op: Op) -> Evidence:
+        """Gather the evidence and post it in the incident channel, where everyone works from the same numbers;
+        the timeline keeps what it showed. Keyed by the op: a request resumed after a crash finds the panel it
+        posted and records it once."""
         channel = channel_of(incident)
         evidence = await self.gather(incident)
         post = Post(kind=PostKind.EVIDENCE, incident=incident, evidence=evidence)
         op.check()
         await self.chat.post(channel, post, key=op.part("evidence"), recover=op.recovering)
+        event = TimelineEvent(at=evidence.at, actor=actor, payload=shared(evidence))
+        await self.store.append(incident.id, event, op.part("evidence-event"))
         return evidence
 
     async def gather(self, incident: Incident) -> Evidence:

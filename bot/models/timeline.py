@@ -32,6 +32,7 @@ class EventKind(StrEnum):
     ESCALATED = "escalated"
     NUDGED = "nudged"
     ALERT = "alert"
+    EVIDENCE = "evidence"
 
 
 class _Payload(BaseModel):
@@ -192,6 +193,20 @@ class Alerted(_Payload):
     """The alert that explains this one (a dependency-wide failure), when an inhibition rule matched."""
 
 
+class EvidenceShared(_Payload):
+    """The evidence panel was posted in the channel: what it showed, as numbers the postmortem can quote."""
+
+    kind: Literal[EventKind.EVIDENCE] = EventKind.EVIDENCE
+    suspect: list[str] = []
+    """The layer checks past their thresholds, as "<layer>: <check>"."""
+    slo: dict[str, float] = {}
+    """Each SLO signal's good share at the time (its name to the value); missing when it had no value."""
+    burn: dict[str, float] = {}
+    """Each SLO signal's error-budget burn rate at the time."""
+    failed: int = 0
+    """Queries that failed."""
+
+
 Payload = Annotated[
     Declared
     | ChannelCreated
@@ -211,7 +226,8 @@ Payload = Annotated[
     | Missed
     | Escalated
     | Nudged
-    | Alerted,
+    | Alerted
+    | EvidenceShared,
     Field(discriminator="kind"),
 ]
 

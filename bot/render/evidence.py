@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from bot.models import Incident
 from bot.models.evidence import Evidence, Health, LayerReading, Reading, SignalGroup, SignalReading
-from bot.render.blocks import Block, chunks, clip, context, section
+from bot.render.blocks import Block, chunks, clip, context, fitting, section
 from bot.render.mrkdwn import escape, slack_time
 
 HEALTH_ICON = {Health.HEALTHY: ":large_green_circle:", Health.SUSPECT: ":red_circle:", Health.UNKNOWN: ":white_circle:"}
 EVIDENCE_ACTION = "fb_evidence"
+FAILURES_BUDGET = 4000
+"""Characters the failed queries may take: many queries failing in many ways must not push the panel past
+what one Slack message holds."""
 
 
 def number(value: float, unit: str) -> str:
@@ -71,7 +74,10 @@ def failure_lines(failed: list[tuple[str, str, str]]) -> list[str]:
         else:
             names = ", ".join(escape(n) for n, _ in items)
             lines.append(clip(f"• {len(items)} queries: {escape(reason)}. They were: {names}", 2000))
-    return lines
+    kept = fitting(lines, FAILURES_BUDGET)
+    if len(kept) < len(lines):
+        kept.append(f"• …and {len(lines) - len(kept)} more reasons")
+    return kept
 
 
 def verdict(evidence: Evidence) -> str:

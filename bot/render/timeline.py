@@ -15,6 +15,7 @@ from bot.models import (
     Declared,
     Escalated,
     EventKind,
+    EvidenceShared,
     IcHandoff,
     Missed,
     Mitigated,
@@ -54,6 +55,7 @@ EVENT_EMOJI = {
     EventKind.REOPENED: ":leftwards_arrow_with_hook:",
     EventKind.REMINDER: ":alarm_clock:",
     EventKind.WARNING: ":warning:",
+    EventKind.EVIDENCE: ":bar_chart:",
 }
 
 
@@ -116,6 +118,14 @@ def event_text(e: TimelineEvent) -> str:
             return line + (f" · lacks {escape(', '.join(p.flags))}" if p.flags else "")
         case Mitigated():
             return f"Mitigation M{p.number} `{p.playbook}` {p.action}: {escape(p.text)}"
+        case EvidenceShared():
+            parts = ["suspect: " + escape(", ".join(p.suspect)) if p.suspect else "no layer suspect"]
+            for name, value in p.slo.items():
+                burn = f" (burn rate {p.burn[name]:.3g}x)" if name in p.burn else ""
+                parts.append(f"{escape(name)} {value * 100:.2f}%{burn}")
+            if p.failed:
+                parts.append(f"{p.failed} queries failed")
+            return "Evidence shared: " + " · ".join(parts)
     raise AssertionError(f"no wording for {e.kind}")
 
 
