@@ -6,21 +6,34 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from aiohttp import web
 
 from bot.adapters.prometheus import PrometheusSource
-from bot.core.config import load_config
+from bot.core.config import IncidentConfig, load_config
 from bot.core.errors import ConfigError, MetricsError
 from bot.core.evidence import EvidenceGathering
 from bot.core.evidence_config import EvidenceConfig, LayerCheck, Signal, fill
-from bot.models import EvidenceShared, Incident
-from bot.models.evidence import Direction, Health, Layer, SignalGroup
-from bot.render.evidence import EVIDENCE_ACTION
-from tests.conftest import free_port, make_settings
+from bot.models import Actor, EvidenceShared, Incident
+from bot.models.evidence import (
+    Direction,
+    Evidence,
+    Health,
+    Layer,
+    LayerReading,
+    Reading,
+    SignalGroup,
+    SignalReading,
+)
+from bot.render.blocks import MESSAGE_TEXT_BUDGET
+from bot.render.evidence import EVIDENCE_ACTION, evidence_post
+from bot.root.checks import prometheus_check
+from tests.conftest import free_port, make_settings, repo_root
 from tests.harness import Harness, running
 from tests.prom_proc import Exporter, Prometheus
 from tests.slack_standin import SlackStandIn
@@ -62,6 +75,7 @@ async def test_the_panel_shows_real_promql_availability_burn_and_a_suspect_gpu_l
     await prom_exporter.scraped(within=5)  # rate() needs two samples
     await prom_exporter.scraped(within=5)
     settings = make_settings(slack, redis_url, prometheus_url=prometheus.url)
+    assert await prometheus_check(settings, IncidentConfig()) == ("prometheus", True, f"({prometheus.url})")
     async with running(settings, slack) as bot:
         incident = await declared_with_scope(bot, SCOPE)
         assert incident.channel_id
@@ -148,6 +162,8 @@ async def test_the_panel_shows_real_promql_availability_burn_and_a_suspect_gpu_l
 
 async def test_prometheus_down_the_panel_says_which_queries_failed_and_why(slack: SlackStandIn, redis_url: str) -> None:
     settings = make_settings(slack, redis_url, prometheus_url=f"http://127.0.0.1:{free_port()}")
+    name, ok, why = await prometheus_check(settings, IncidentConfig())
+    assert (name, ok) == ("prometheus", False) and why.endswith("unreachable (Connection refused)"), why
     async with running(settings, slack) as bot:
         incident = await declared_with_scope(bot, SCOPE)
         assert incident.channel_id
@@ -234,3 +250,58 @@ def test_evidence_config_from_yaml(tmp_path: Path) -> None:
     path.write_text("evidence:\n  checks:\n    - {name: X, layer: kettle, query: 'up', threshold: 1}\n")
     with pytest.raises(ConfigError, match=r"evidence\.checks\.0\.layer"):
         load_config(path)
+
+
+def test_the_example_config_documents_a_valid_evidence_section() -> None:
+    text = (repo_root() / "deploy" / "firebreak.example.yaml").read_text()
+    block = text[text.index("# evidence:") :].splitlines()
+    raw = yaml.safe_load("\n".join(line.removeprefix("#")[1:] for line in block))
+    config = EvidenceConfig.model_validate(raw["evidence"])
+    assert config.signals[0].slo == 0.999 and config.checks[0].layer is Layer.GPU
+
+
+def test_a_panel_of_every_default_query_failing_differently_fits_one_message() -> None:
+    config = EvidenceConfig()
+    scope = {"service": "s", "namespace": "n", "model": "m"}
+
+    def failed(n: int) -> Reading:
+        return Reading(error=f"Prometheus refused it (422): reason number {n} " + "x" * 300)
+
+    signals = tuple(
+        SignalReading(
+            name=s.name,
+            group=s.group,
+            unit=s.unit,
+            query=s.query * 3,
+            now=failed(i),
+            hour_ago=failed(i + 100),
+            day_ago=failed(i + 200),
+            slo=s.slo,
+        )
+        for i, s in enumerate(config.signals)
+    )
+    layers = tuple(
+        LayerReading(
+            name=c.name,
+            layer=c.layer,
+            unit=c.unit,
+            query=c.query * 3,
+            threshold=c.threshold,
+            bad=c.bad,
+            reading=failed(i + 300),
+            health=Health.UNKNOWN,
+        )
+        for i, c in enumerate(config.checks)
+    )
+    evidence = Evidence(at=datetime.now(UTC), scope=scope, signals=signals, layers=layers)
+    incident = Incident(id=7, title="t", severity=2, declared_by=Actor.user("UALICE"), declared_at=datetime.now(UTC))
+    text, blocks = evidence_post(incident, evidence)
+    assert text.endswith(f"{len(evidence.failed)} queries failed")
+    assert len(blocks) <= 50
+    shown = sum(
+        len(b.get("text", {}).get("text", "")) + sum(len(e.get("text", "")) for e in b.get("elements", []))
+        for b in blocks
+    )
+    assert shown < MESSAGE_TEXT_BUDGET
+    assert any("more reasons" in str(b) for b in blocks), "what does not fit is counted"
+    assert f"{len(evidence.failed)} queries failed" in str(blocks)

@@ -1,4 +1,5 @@
-"""`firebreak check`: configuration, Redis, Slack and the announcement channel, each reported on its own line."""
+"""`firebreak check`: configuration, Redis, Prometheus, Slack and the announcement channel, each reported on its own
+line."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from typing import Any
 import aiohttp
 from slack_sdk.errors import SlackApiError
 
+from bot.adapters.prometheus import PrometheusSource
 from bot.adapters.slack_chat import SlackChat, chat_error, make_client
 from bot.core.config import IncidentConfig, load_config
-from bot.core.errors import ConfigError, FirebreakError
+from bot.core.errors import ConfigError, FirebreakError, MetricsError
 from bot.root.app import connect_redis
 from bot.root.settings import Settings
 
@@ -35,6 +37,7 @@ async def run_checks(settings: Settings) -> list[Result]:
     mode = "socket mode" if settings.socket_mode else "HTTP mode at /slack/events"
     results.append(("slack mode", True, f"({mode})"))
     results.append(await _redis(settings))
+    results.append(await prometheus_check(settings, config))
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS)) as session:
         client = make_client(
             settings.slack_bot_token.get_secret_value(),
@@ -62,6 +65,21 @@ async def _redis(settings: Settings) -> Result:
                 await embedded.stop()
     except Exception as exc:
         return "redis", False, f"({where}): {type(exc).__name__}: {exc}"
+
+
+async def prometheus_check(settings: Settings, config: IncidentConfig) -> Result:
+    """Prometheus answers a query (what the evidence panel needs); unset is fine, the panel is off then."""
+    url = settings.prometheus_url
+    if not url:
+        return "prometheus", True, "not set (the evidence panel is off)"
+    source = PrometheusSource(url, timeout_seconds=min(config.evidence.timeout_seconds, TIMEOUT_SECONDS))
+    try:
+        await source.instant("vector(1)")
+    except MetricsError as exc:
+        return "prometheus", False, f"{url}: {exc.reason}"
+    finally:
+        source.close()
+    return "prometheus", True, f"({url})"
 
 
 async def _slack(settings: Settings, auth_test: Any) -> Result:
