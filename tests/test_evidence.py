@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +120,11 @@ async def test_the_panel_shows_real_promql_availability_burn_and_a_suspect_gpu_l
         # A query Prometheus refuses fails on its own; the rest of the panel still shows.
         source = bot.fb.prometheus
         assert source is not None
+        now = datetime.now(UTC)
+        (gpus,) = await source.range(
+            'avg(DCGM_FI_DEV_GPU_UTIL{namespace="serving"})', now - timedelta(seconds=30), now, timedelta(seconds=1)
+        )
+        assert gpus.points and {v for _, v in gpus.points} == {98.0} and gpus.points[-1][0] <= now
         custom = EvidenceConfig(
             signals=(
                 Signal(
