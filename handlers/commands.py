@@ -113,9 +113,10 @@ async def timeline(ctx: CommandContext, page: int) -> Reply:
 
 @handlers.subcommand("resolve", usage="resolve [summary]", summary="Resolve the incident.")
 async def resolve(ctx: CommandContext, summary: str) -> Reply:
-    if (prompt := resolve_first(ctx.target, summary)) is not None:
+    recovery = await ctx.service.recovery.before_resolve(ctx.target)
+    if (prompt := resolve_first(ctx.target, summary, recovery)) is not None:
         return prompt
-    outcome = await ctx.service.resolve(ctx.target, summary, ctx.actor, ctx.op)
+    outcome = await ctx.service.resolve(ctx.target, summary, ctx.actor, ctx.op, recovery=recovery)
     return outcome_reply(outcome, f":white_check_mark: {ctx.target.ref} resolved.", "")
 
 

@@ -1,11 +1,12 @@
-"""The evidence panel from Slack: `/incident evidence` and the summary's Evidence button post it in the channel."""
+"""The evidence panel from Slack: `/incident evidence` and the summary's Evidence button post it in the channel;
+`/incident verify` checks recovery."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from bot.models.evidence import Evidence, Health
-from bot.render.evidence import EVIDENCE_ACTION
+from bot.render.evidence import EVIDENCE_ACTION, recovery_reply
 from bot.render.replies import Reply
 from handlers.parsing import no_args
 from handlers.registry import CommandContext, HandlerTable, InteractionContext
@@ -37,3 +38,15 @@ async def evidence_button(ctx: InteractionContext, action: dict[str, Any]) -> Re
     incident = await ctx.service.get(int(action["value"]))
     found = await ctx.service.evidence.share(incident, ctx.actor, ctx.op)
     return _posted(found, incident.channel_id)
+
+
+@handlers.subcommand(
+    "verify",
+    usage="verify",
+    summary="Check recovery: each SLO signal met its target over the window, each layer healthy now (recorded).",
+    parse=no_args,
+)
+async def verify(ctx: CommandContext, _: None) -> Reply:
+    recovery = await ctx.service.recovery.verify(ctx.target)
+    outcome = await ctx.service.recovery.record(ctx.target, recovery, ctx.actor, ctx.op)
+    return Reply(*recovery_reply(outcome.incident, recovery))

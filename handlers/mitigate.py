@@ -1,5 +1,6 @@
 """Mitigation from Slack: request a playbook (command or modal), approve or reject its plan, undo its run, list
-requests and the audit, and resolve with mitigations still in force. Each is one decorated function."""
+requests and the audit, and resolve with mitigations still in force or recovery not verified. Each is one
+decorated function."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from bot.core.errors import UsageError
 from bot.core.service import IncidentService
 from bot.models import Incident, MitigationState
+from bot.models.evidence import Recovery
 from bot.render.mitigations import (
     APPROVE_ACTION,
     MITIGATE_ACTION,
@@ -136,16 +138,29 @@ async def mitigate_submitted(ctx: InteractionContext, form: MitigateForm) -> Rep
 
 @handlers.action(RESOLVE_ANYWAY_ACTION)
 async def resolve_anyway(ctx: InteractionContext, action: dict[str, Any]) -> Reply:
-    """Resolve with mitigations still in force, after the prompt said which."""
+    """Resolve after the prompt said what is still in force or not verified healthy. Recovery is checked again
+    (it may have recovered since), so the timeline records what was actually overridden."""
     value = json.loads(action["value"])
     incident = await ctx.service.get(int(value["incident"]))
-    outcome = await ctx.service.resolve(incident, str(value.get("summary", "")), ctx.actor, ctx.op)
+    recovery = await ctx.service.recovery.before_resolve(incident)
+    summary = str(value.get("summary", ""))
+    outcome = await ctx.service.resolve(incident, summary, ctx.actor, ctx.op, recovery=recovery, anyway=True)
     left = ", ".join(f"M{a.number}" for a in incident.active)
-    return outcome_reply(outcome, f":white_check_mark: {incident.ref} resolved; left in force: {left or 'none'}.", "")
+    done = f":white_check_mark: {incident.ref} resolved; left in force: {left or 'none'}"
+    if recovery is not None:
+        done += "; recovery verified." if recovery.recovered else f"; {len(recovery.unmet)} not verified healthy."
+    return outcome_reply(outcome, done if recovery is not None else done + ".", "")
 
 
-def resolve_first(incident: Incident, summary: str) -> Reply | None:
-    """The prompt to show instead of resolving while lasting mitigations are in force (None: resolve)."""
-    if not incident.active:
+def resolve_first(incident: Incident, summary: str, recovery: Recovery | None = None) -> Reply | None:
+    """The prompt to show instead of resolving while lasting mitigations are in force or recovery is not verified
+    (None: resolve)."""
+    unverified = recovery is not None and not recovery.recovered
+    if not incident.active and not unverified:
         return None
-    return Reply(f"{incident.ref} still has mitigations in force.", resolve_prompt(incident, summary))
+    why = []
+    if incident.active:
+        why.append("still has mitigations in force")
+    if unverified:
+        why.append("has not verifiably recovered")
+    return Reply(f"{incident.ref} {' and '.join(why)}.", resolve_prompt(incident, summary, recovery))

@@ -46,7 +46,12 @@ class PrometheusSource:
         result = await self._call(
             query,
             lambda: self._client.custom_query_range(
-                query, start, end, f"{step.total_seconds():g}s", timeout=self._io_timeout
+                # Seconds as a bare float: Prometheus parses "0.5" but refuses "0.5s" (durations are whole units).
+                query,
+                start,
+                end,
+                f"{step.total_seconds():g}",
+                timeout=self._io_timeout,
             ),
         )
         try:

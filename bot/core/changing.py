@@ -10,6 +10,7 @@ from bot.core.deps import Deps, Verbs
 from bot.core.errors import InvalidTransition, UsageError
 from bot.core.jobs import Op
 from bot.core.publishing import Publisher, channel_of
+from bot.core.recovery import unmet_line, verified_event
 from bot.models import (
     IC,
     MAX_TEXT,
@@ -27,6 +28,7 @@ from bot.models import (
     StatusUpdated,
     TimelineEvent,
 )
+from bot.models.evidence import Recovery
 
 Result = tuple[Incident, list[TimelineEvent]]
 
@@ -150,7 +152,18 @@ class Changing(Verbs):
         await self.store.append(incident.id, self._event(actor, NoteAdded(text=text[:MAX_TEXT])), op.key)
         return Outcome(incident)
 
-    async def resolve(self, incident: Incident, summary: str, actor: Actor, op: Op | None = None) -> Outcome:
+    async def resolve(
+        self,
+        incident: Incident,
+        summary: str,
+        actor: Actor,
+        op: Op | None = None,
+        *,
+        recovery: Recovery | None = None,
+        anyway: bool = False,
+    ) -> Outcome:
+        """Resolve. `recovery` is the check run just before (a verified one is recorded, once); `anyway` says the
+        person was shown what is not healthy or still in force and chose to resolve: the timeline keeps what."""
         op = op or Op.fresh()
         now = self.clock()
         summary = summary.strip()[:MAX_TEXT]
@@ -159,21 +172,30 @@ class Changing(Verbs):
             if not i.is_open:
                 raise InvalidTransition(f"{i.ref} was already resolved at {i.resolved_at:%Y-%m-%d %H:%M} UTC.")
             answering[:] = [i.reminder.message_ts] if i.reminder.message_ts else []
-            update = {
+            update: dict[str, object] = {
                 "status": Status.RESOLVED,
                 "resolved_at": now,
                 "resolution": summary or None,
                 "next_update_due": None,
                 "reminder": ReminderState(),
             }
-            return i.model_copy(update=update), [self._event(actor, Resolved(summary=summary or None))]
+            events = []
+            if recovery is not None and recovery.recovered and i.recovered_at is None:
+                update["recovered_at"] = recovery.at
+                events.append(verified_event(recovery, actor))
+            overridden: list[str] = []
+            if anyway:
+                overridden += [f"M{a.number} {a.label} left in force" for a in i.active]
+                overridden += [f"not verified: {unmet_line(u)}" for u in (recovery.unmet if recovery else ())]
+            events.append(self._event(actor, Resolved(summary=summary or None, overridden=overridden)))
+            return i.model_copy(update=update), events
 
         answering: list[str] = []
         after, recorded = await change_incident(self.store, incident.id, change, op, incident)
         warnings = await self.publisher.publish(incident, after, recorded or [], op=op, thread=True)
         for ts in answering:
             if recorded:
-                await self.publisher.answer_reminder(after, ts, recorded[0])
+                await self.publisher.answer_reminder(after, ts, recorded[-1])
         return Outcome(after, True, warnings)
 
     async def reopen(self, incident: Incident, actor: Actor, op: Op | None = None) -> Outcome:

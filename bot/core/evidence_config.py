@@ -263,6 +263,11 @@ class EvidenceConfig(BaseModel):
     """How long one query may take before it counts as failed (the rest of the panel still shows)."""
     concurrency: int = Field(default=8, ge=1, le=32)
     """Queries in flight at once."""
+    recovery_window_minutes: float = Field(default=10, gt=0, le=24 * 60)
+    """How long every SLO signal must have met its target for recovery to count as verified (`/incident verify`,
+    and `/incident resolve` before it resolves). Fractions are allowed (0.5 is 30 s)."""
+    recovery_step_seconds: float = Field(default=30, gt=0, le=3600)
+    """The spacing of the points checked over that window (the range query's step)."""
 
     @field_validator("signals", "checks")
     @classmethod

@@ -24,6 +24,7 @@ from bot.core.ports import (
     MitigationStore,
 )
 from bot.core.publishing import Publisher
+from bot.core.recovery import Verifying
 from bot.core.refs import IncidentRef
 from bot.core.reminding import Reminding
 from bot.core.running import Running
@@ -64,6 +65,7 @@ class IncidentService:
         self.reminding = Reminding(deps, self.publisher, self.schedule)
         self.alerting = Triaging(deps, self.declaring, *alerts, triage_channel=triage_channel) if alerts else None
         self.evidence = EvidenceGathering(config.evidence, metrics_source, store, chat, clock)
+        self.recovery = Verifying(config.evidence, metrics_source, store, clock)
         self._mitigation = Running(deps, self.publisher, self.playbooks, *cluster) if cluster else None
         # The verbs, by family.
         self.declare = self.declaring.declare

@@ -38,6 +38,7 @@ from bot.models.timeline import (
     StatusUpdated,
     TimelineEvent,
     Unpinned,
+    Verified,
     Warned,
 )
 
@@ -94,5 +95,6 @@ __all__ = [
     "TimelineEvent",
     "Triage",
     "Unpinned",
+    "Verified",
     "Warned",
 ]

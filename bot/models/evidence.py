@@ -1,4 +1,5 @@
-"""The evidence panel as facts: each golden signal now, an hour and a day ago, and each layer's health."""
+"""The evidence panel as facts: each golden signal now, an hour and a day ago, and each layer's health; and the
+recovery check's verdict."""
 
 from __future__ import annotations
 
@@ -117,3 +118,46 @@ class Evidence(BaseModel):
                     out.append((f"{s.name} ({label})", s.query, r.error))
         out += [(c.name, c.query, c.reading.error) for c in self.layers if c.reading.error is not None]
         return out
+
+
+class Unmet(BaseModel):
+    """Something that kept a recovery check from passing: an SLO signal that missed its target during the window,
+    a layer suspect now, or a query whose answer is unknown (it failed, or there was no data)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    layer: Layer | None = None
+    """None for an SLO signal; the layer for a layer check."""
+    unit: str = ""
+    value: float | None = None
+    """The worst value seen (a signal over the window, a layer now); None when unknown."""
+    target: float | None = None
+    """The SLO (a signal) or the threshold (a layer)."""
+    bad: Direction = Direction.BELOW
+    """Which side of the target is bad: below an SLO; for a layer, its check's side."""
+    reason: str | None = None
+    """Why the answer is unknown: the query's failure, or no data."""
+    query: str = ""
+    """The query as sent, scope labels filled in."""
+
+
+class Recovery(BaseModel):
+    """Whether an incident's scope has recovered: every SLO signal met its target at every point of the window,
+    user-facing signals first, and every layer check is healthy now."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime
+    window_seconds: float
+    signals: tuple[str, ...]
+    """The SLO signals checked, in the order checked."""
+    layers: int = 0
+    """How many layer checks were asked."""
+    unmet: tuple[Unmet, ...] = ()
+    worst: dict[str, float] = {}
+    """Each SLO signal's worst value over the window, where it had one."""
+
+    @property
+    def recovered(self) -> bool:
+        return not self.unmet

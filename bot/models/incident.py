@@ -93,6 +93,9 @@ class Incident(BaseModel):
     next_update_due: datetime | None = None
     resolved_at: datetime | None = None
     resolution: str | None = None
+    recovered_at: datetime | None = None
+    """When recovery was first verified (every SLO signal met its target over the window): the metrics count
+    time to recover to here."""
     active: tuple[ActiveMitigation, ...] = ()
     """Lasting mitigations not yet undone, in the order they ran."""
     reminder: ReminderState = ReminderState()

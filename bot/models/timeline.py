@@ -33,6 +33,7 @@ class EventKind(StrEnum):
     NUDGED = "nudged"
     ALERT = "alert"
     EVIDENCE = "evidence"
+    VERIFIED = "verified"
 
 
 class _Payload(BaseModel):
@@ -106,6 +107,9 @@ class Unpinned(_Payload):
 class Resolved(_Payload):
     kind: Literal[EventKind.RESOLVED] = EventKind.RESOLVED
     summary: str | None = None
+    overridden: list[str] = []
+    """What the person resolved over, after the prompt said so ("Resolve anyway"): mitigations left in force,
+    SLO signals or layers not verified healthy. Empty for a plain resolve."""
 
 
 class Reopened(_Payload):
@@ -207,6 +211,17 @@ class EvidenceShared(_Payload):
     """Queries that failed."""
 
 
+class Verified(_Payload):
+    """Recovery was verified: every SLO signal met its target at every point of the window, every layer healthy."""
+
+    kind: Literal[EventKind.VERIFIED] = EventKind.VERIFIED
+    window_seconds: float
+    slo: dict[str, float] = {}
+    """Each SLO signal's worst value over the window."""
+    layers: int = 0
+    """Layer checks that were healthy."""
+
+
 Payload = Annotated[
     Declared
     | ChannelCreated
@@ -227,7 +242,8 @@ Payload = Annotated[
     | Escalated
     | Nudged
     | Alerted
-    | EvidenceShared,
+    | EvidenceShared
+    | Verified,
     Field(discriminator="kind"),
 ]
 

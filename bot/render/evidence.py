@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.models import Incident
-from bot.models.evidence import Evidence, Health, LayerReading, Reading, SignalGroup, SignalReading
+from bot.models.evidence import Evidence, Health, LayerReading, Reading, Recovery, SignalGroup, SignalReading, Unmet
 from bot.render.blocks import Block, chunks, clip, context, fitting, section
 from bot.render.mrkdwn import escape, slack_time
 
@@ -113,3 +113,45 @@ def evidence_post(incident: Incident, evidence: Evidence) -> tuple[str, list[Blo
     if failed:
         text += f"; {len(failed)} queries failed"
     return text, blocks
+
+
+def unmet_text(u: Unmet) -> str:
+    """One thing keeping recovery from being verified, with its value against its target, or why it is unknown."""
+    where = f"*{u.layer.value}* · " if u.layer is not None else ""
+    name = f"{where}*{escape(u.name)}*"
+    if u.value is None:
+        query = f" `{escape(clip(u.query, 300))}`" if u.query else ""
+        return clip(f":white_circle: {name} unknown{query}: {escape(u.reason or 'no data')}", 900)
+    target = u.target if u.target is not None else 0.0
+    if u.layer is None:
+        bound = f"worst {number(u.value, u.unit)} over the window, SLO {number(target, u.unit)}"
+    else:
+        bound = f"{number(u.value, u.unit)} now ({'>' if u.bad.value == 'above' else '<'} {number(target, u.unit)})"
+    extra = f"; {escape(u.reason)}" if u.reason else ""
+    return clip(f":red_circle: {name} {bound}{extra}", 900)
+
+
+def window_text(recovery: Recovery) -> str:
+    seconds = recovery.window_seconds
+    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
+
+
+def recovery_lines(recovery: Recovery) -> list[str]:
+    """What is not healthy, SLO signals (user-facing first) before layers, capped to fit one message."""
+    lines = [unmet_text(u) for u in recovery.unmet]
+    kept = fitting(lines, FAILURES_BUDGET)
+    if len(kept) < len(lines):
+        kept.append(f"• …and {len(lines) - len(kept)} more")
+    return kept
+
+
+def recovery_reply(incident: Incident, recovery: Recovery) -> tuple[str, list[Block]]:
+    """`/incident verify`'s answer: recovered (and since when it counts), or what is not."""
+    checked = f"{', '.join(escape(s) for s in recovery.signals)} over {window_text(recovery)}"
+    checked += f", {recovery.layers} layer check(s) now"
+    if recovery.recovered:
+        since = slack_time(incident.recovered_at) if incident.recovered_at else slack_time(recovery.at)
+        text = f":large_green_circle: {incident.ref} has recovered: every SLO met over the window, every layer healthy."
+        return text, [section(text), context(f"Checked {checked}. Verified recovery recorded at {since}.")]
+    text = f":red_circle: {incident.ref} has not verifiably recovered: {len(recovery.unmet)} not healthy."
+    return text, [section(text), *chunks("*Not healthy*", recovery_lines(recovery)), context(f"Checked {checked}.")]

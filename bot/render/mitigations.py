@@ -1,5 +1,5 @@
 """Mitigation requests in Slack: the plan message (edited in place as it is decided and run), the result with
-Undo, the lists, the audit, the modal and the resolve prompt."""
+Undo, the lists, the audit, the modal and the resolve prompt (mitigations in force, recovery not verified)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import json
 from typing import Any
 
 from bot.models import AuditEntry, Change, Incident, Mitigation, MitigationState, Outcome, Result
-from bot.render.blocks import Block, actions, button, clip, context, fitting, section
+from bot.models.evidence import Recovery
+from bot.render.blocks import Block, actions, button, chunks, clip, context, fitting, section
+from bot.render.evidence import recovery_lines, window_text
 from bot.render.mrkdwn import slack_time
 
 APPROVE_ACTION = "fb_mit_approve"
@@ -188,16 +190,26 @@ def audit_text(incident: Incident, entries: list[AuditEntry]) -> str:
     return f"*Audit of {incident.ref}*, newest first\n" + "\n".join(fitting(lines, budget=8000))
 
 
-def resolve_prompt(incident: Incident, summary: str) -> list[Block]:
-    """Resolving while a cordon or a freeze is still in force: undo it first, or resolve anyway."""
-    lines = [f"• *M{a.number}* {a.label}" for a in incident.active]
-    blocks: list[Block] = [
-        section(
-            f":warning: {incident.ref} still has mitigations in force:\n"
-            + "\n".join(lines)
-            + "\nUndo them first (each undo needs approval), or resolve anyway and leave them."
+def resolve_prompt(incident: Incident, summary: str, recovery: Recovery | None = None) -> list[Block]:
+    """Resolving while a cordon or a freeze is still in force, or before recovery is verified: say what, then
+    undo it first (or wait and verify), or resolve anyway."""
+    blocks: list[Block] = []
+    if incident.active:
+        lines = [f"• *M{a.number}* {a.label}" for a in incident.active]
+        blocks.append(
+            section(
+                f":warning: {incident.ref} still has mitigations in force:\n"
+                + "\n".join(lines)
+                + "\nUndo them first (each undo needs approval), or resolve anyway and leave them."
+            )
         )
-    ]
+    if recovery is not None and not recovery.recovered:
+        head = (
+            f":warning: {incident.ref} has not verifiably recovered: these were not healthy for the last "
+            f"{window_text(recovery)} (SLO signals first, then layers):"
+        )
+        blocks += chunks(head, recovery_lines(recovery))
+        blocks.append(context("Wait and run `verify` again, or resolve anyway: the override goes in the timeline."))
     undo = [button(UNDO_ACTION, f"Undo M{a.number}", f"{incident.id}:{a.number}") for a in incident.active[:4]]
     anyway = button(
         RESOLVE_ANYWAY_ACTION, "Resolve anyway", json.dumps({"incident": incident.id, "summary": summary[:1500]})

@@ -23,7 +23,7 @@ from bot.models import (
 from bot.render.blocks import Block, actions, button, context, header, incident_fields, section
 from bot.render.evidence import EVIDENCE_ACTION, evidence_post
 from bot.render.mitigations import MITIGATE_ACTION, mitigation_post, result_post
-from bot.render.mrkdwn import ago, mention, plain, short, slack_time, user_text
+from bot.render.mrkdwn import ago, escape, mention, plain, short, slack_time, user_text
 from bot.render.timeline import event_text, who
 
 CLAIM_IC_ACTION = "fb_claim_ic"
@@ -195,6 +195,8 @@ def render_post(post: Post, config: IncidentConfig) -> tuple[str, list[Block]]:
         icon = ":white_check_mark:"
         summary = f": {user_text(p.summary)}" if p.summary else ""
         text = f"{short(incident)} resolved by {who(event.actor)}{summary}"
+        if p.overridden:
+            text += f"\n:warning: Resolved anyway, over: {escape('; '.join(p.overridden))}"
     elif isinstance(p, Reopened):
         text = f"{short(incident)} reopened by {who(event.actor)}"
     elif isinstance(p, SeverityChanged):

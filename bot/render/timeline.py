@@ -31,6 +31,7 @@ from bot.models import (
     StatusUpdated,
     TimelineEvent,
     Unpinned,
+    Verified,
     Warned,
 )
 from bot.render.mrkdwn import escape, mention, slack_time, user_text
@@ -56,6 +57,7 @@ EVENT_EMOJI = {
     EventKind.REMINDER: ":alarm_clock:",
     EventKind.WARNING: ":warning:",
     EventKind.EVIDENCE: ":bar_chart:",
+    EventKind.VERIFIED: ":large_green_circle:",
 }
 
 
@@ -97,7 +99,12 @@ def event_text(e: TimelineEvent) -> str:
         case Unpinned():
             return "Unpinned a message"
         case Resolved():
-            return "Resolved" + (f": {user_text(p.summary)}" if p.summary else "")
+            line = "Resolved" + (f": {user_text(p.summary)}" if p.summary else "")
+            return line + (f" · resolved anyway over: {escape('; '.join(p.overridden))}" if p.overridden else "")
+        case Verified():
+            worst = " · ".join(f"{escape(name)} {value * 100:.2f}% at worst" for name, value in p.slo.items())
+            minutes = f"{p.window_seconds / 60:g} min"
+            return f"Recovery verified over {minutes}: {worst or 'every SLO signal met'}; {p.layers} layer check(s)"
         case Reopened():
             return "Reopened"
         case Reminded():
