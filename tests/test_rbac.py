@@ -1,11 +1,13 @@
-"""deploy/rbac.yaml is exactly what the playbooks need: with only its ClusterRole granted (the stand-in matching rules
-as the RBAC authorizer does), every playbook is planned, dry-run, run and undone through the real adapter without a
-denial, and every permission the role grants is used by one of those calls, so a stale permission fails here too.
-The optional impersonation role is proven the same way, and its resourceNames restriction holds."""
+"""deploy/rbac.yaml is exactly what firebreak needs: with only its ClusterRole granted (the stand-in matching rules
+as the RBAC authorizer does), every playbook is planned, dry-run, run and undone through the real adapter, and
+`/incident changes` reads, without a denial; every permission the role grants is used by one of those calls, so a
+stale permission fails here too. The optional impersonation role is proven the same way, and its resourceNames
+restriction holds."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +15,12 @@ import pytest
 import yaml
 
 from bot.adapters.kubernetes import KubeCluster, KubeClusters
+from bot.core.config import POOL_LABELS as POOLS
 from bot.core.config import DrainLimits, IncidentConfig, MitigationConfig
 from bot.core.errors import ClusterError
 from bot.core.playbook import Outcome, Playbook, PlaybookRegistry, Result
 from bot.core.ports import ObjectRef, PatchType
+from bot.core.what_changed import what_changed
 from playbooks import discover
 from tests.conftest import repo_root
 from tests.kube_rbac import Rule
@@ -104,6 +108,14 @@ async def run_all(registry: PlaybookRegistry, cluster: KubeCluster, as_user: str
     return results
 
 
+async def read_changes(cluster: KubeCluster) -> None:
+    """What `/incident changes` reads, with the same role (its reads are always firebreak's own)."""
+    found = await what_changed(
+        cluster, cluster_name="prod", scope={"namespace": "shop"}, hours=6, now=datetime.now(UTC), pool_labels=POOLS
+    )
+    assert found.notes == [] and found.items, "every kind served and read"
+
+
 def check_outcomes(results: list[Result]) -> None:
     """Everything done, but db's pod: its budget allows no eviction, so it fails after the wait, naming the budget
     (which takes the GET of the pod and the LIST of budgets the role grants for exactly that)."""
@@ -138,11 +150,12 @@ async def test_every_playbook_runs_with_the_role_and_uses_all_of_it(kube: KubeSt
     kube.enforce_rbac(role)
     seed(kube)
     results = await run_all(registry_for(), cluster)
+    await read_changes(cluster)
     denied = [a for a in kube.access if not a.allowed]
     assert denied == [] and not [r for r in kube.requests if r.status == 403], denied
     check_outcomes(results)
     used = {(a.verb, a.group, a.resource) for a in kube.access if a.user == SERVICE_ACCOUNT}
-    assert grants(role) - used == set(), "granted but no playbook call needs it: remove it from deploy/rbac.yaml"
+    assert grants(role) - used == set(), "granted but no call needs it: remove it from deploy/rbac.yaml"
     assert kube.calls("create", "pods/eviction") and not kube.calls("delete"), "a drain evicts, it never deletes"
 
 
@@ -166,6 +179,7 @@ async def test_impersonated_writes_need_the_impersonation_role_and_only_for_mapp
     kube.enforce_rbac([rule | {"resourceNames": [alice]} for rule in impersonating])
     kube.access.clear()
     results = await run_all(registry, cluster, as_user=alice)
+    await read_changes(cluster)
     assert [a for a in kube.access if not a.allowed] == []
     check_outcomes(results)
     assert {r.impersonated for r in kube.requests if r.verb in ("patch", "create")} == {alice}
