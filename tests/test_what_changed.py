@@ -136,3 +136,31 @@ async def test_hours_are_checked_and_a_later_look_finds_only_the_split_pool(bot:
     assert "last 6 h" in shown and "rolled out" not in shown and "synced" not in shown
     assert "Newest (appeared before the window)" in shown, "a pool still split is flagged however old the split"
     assert "serves no HelmRelease" in shown
+
+
+async def test_a_flux_revision_and_a_cordon_capped_at_the_request_limit(bot: Harness, kube: KubeStandIn) -> None:
+    incident = await scoped(bot)
+    kube.add_kustomization("checkout")
+
+    def applied(k: dict[str, Any]) -> None:
+        k["spec"]["targetNamespace"] = "serving"
+        ready = {"type": "Ready", "status": "True", "reason": "ReconciliationSucceeded", "message": "Applied"}
+        k["status"] = {
+            "lastAppliedRevision": "main@sha1:feed123",
+            "conditions": [ready | {"lastTransitionTime": ago(hours=1)}],
+        }
+
+    kube.change("kustomizations", "checkout", "flux-system", applied)
+    kube.add_node("h100-old-0", pool="h100", node_info={"osImage": OLD_OS})
+    backdate(kube, "nodes", "h100-old-0", "", days=5)
+    for n in range(12):
+        kube.add_node(f"h100-new-{n:02}", pool="h100", node_info={"osImage": NEW_OS, "kernelVersion": "6.6.0+"})
+    reply = await changes(bot, incident)
+    shown = text_of(reply)
+    assert "Kustomization `flux-system/checkout` synced to `main@sha1:feed123`" in shown
+    assert "Pool `h100` is split" in shown and f"12 node(s) on {NEW_OS}, kubelet v1.31.1, kernel 6.6.0+" in shown
+    assert "The cordon button names the first 10 of 12 nodes" in shown
+    sent = values(reply)
+    assert any('"pause-sync"' in v and "kustomization=checkout namespace=flux-system" in v for v in sent)
+    cordon = next(v for v in sent if '"cordon"' in v and "h100" in v)
+    assert "h100-new-09" in cordon and "h100-new-10" not in cordon and "h100-old" not in cordon
