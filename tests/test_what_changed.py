@@ -151,6 +151,11 @@ async def test_a_flux_revision_and_a_cordon_capped_at_the_request_limit(bot: Har
         }
 
     kube.change("kustomizations", "checkout", "flux-system", applied)
+    kube.failures.pop(("list", "helmreleases"))  # served in this test
+    kube.add_helmrelease("checkout")
+    release = {"name": "checkout", "namespace": "serving", "version": 7, "status": "deployed"}
+    release |= {"chartName": "checkout", "chartVersion": "1.4.2", "lastDeployed": ago(minutes=30)}
+    kube.change("helmreleases", "checkout", "flux-system", lambda h: h.update(status={"history": [release]}))
     kube.add_node("h100-old-0", pool="h100", node_info={"osImage": OLD_OS})
     backdate(kube, "nodes", "h100-old-0", "", days=5)
     for n in range(12):
@@ -158,6 +163,8 @@ async def test_a_flux_revision_and_a_cordon_capped_at_the_request_limit(bot: Har
     reply = await changes(bot, incident)
     shown = text_of(reply)
     assert "Kustomization `flux-system/checkout` synced to `main@sha1:feed123`" in shown
+    assert "HelmRelease `flux-system/checkout` synced to `checkout@1.4.2`" in shown, "helm-controller v2's history"
+    assert shown.index("checkout@1.4.2") < shown.index("feed123"), "newest first"
     assert "Pool `h100` is split" in shown and f"12 node(s) on {NEW_OS}, kubelet v1.31.1, kernel 6.6.0+" in shown
     assert "The cordon button names the first 10 of 12 nodes" in shown
     sent = values(reply)

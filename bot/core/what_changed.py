@@ -173,6 +173,10 @@ def _flux_sync(kind: str, obj: dict[str, Any], since: datetime) -> Sync | None:
     ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
     at = timestamp(ready.get("lastTransitionTime"))
     revision = status.get("lastAppliedRevision")
+    latest = (status.get("history") or [{}])[0]
+    if not revision and latest.get("chartVersion"):  # helm-controller v2 keeps releases in history[], newest first
+        at = timestamp(latest.get("lastDeployed")) or at
+        revision = f"{latest.get('chartName', '?')}@{latest['chartVersion']}"
     if at is None or at < since or not revision:
         return None
     return Sync(at, kind, obj["metadata"]["name"], obj["metadata"].get("namespace", ""), str(revision))
