@@ -6,6 +6,7 @@ COPY pyproject.toml README.md constraints.txt ./
 COPY bot ./bot
 COPY handlers ./handlers
 COPY playbooks ./playbooks
+COPY deploy/catalogue.yaml ./deploy/catalogue.yaml
 RUN pip install --no-cache-dir -c constraints.txt . && useradd --uid 10001 --create-home firebreak && mkdir /data && chown firebreak /data
 USER firebreak
 VOLUME /data

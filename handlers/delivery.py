@@ -23,7 +23,7 @@ def ephemeral(client: AsyncWebClient, response_url: str | None, channel_id: str,
             hook = AsyncWebhookClient(response_url, session=client.session)
             try:
                 resp = await hook.send(
-                    text=reply.text, blocks=reply.blocks, response_type="ephemeral", replace_original=False
+                    text=reply.text, blocks=reply.blocks, response_type="ephemeral", replace_original=reply.replace
                 )
                 if resp.status_code == 200:
                     return

@@ -19,13 +19,13 @@ from bot.core.errors import FirebreakError
 from bot.core.jobs import Job, NotSent, TooLate
 from bot.core.ports import JobQueue
 from bot.core.service import IncidentService
-from handlers import buttons, changes, commands, evidence, forms, mitigate, pins, reminders, triage
+from handlers import buttons, changes, commands, evidence, forms, guide, mitigate, pins, reminders, triage
 from handlers.parsing import parse_incident_ref
 from handlers.registry import Action, EventListener, Registry, ViewSubmission, render_usage
 from handlers.runner import SLACK_JOB
 
 log = logging.getLogger(__name__)
-MODULES = (commands, buttons, forms, pins, mitigate, reminders, triage, evidence, changes)
+MODULES = (commands, buttons, forms, pins, mitigate, reminders, triage, evidence, changes, guide)
 """Every handler module; the registry is built from exactly these."""
 RECORD_WITHIN_SECONDS = 1.5
 """Lookups and the job record must land within this of the request's arrival. Past it the store itself

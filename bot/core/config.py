@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.core.alert_rules import AlertConfig
+from bot.core.catalogue import GuideConfig
 from bot.core.errors import ConfigError, UsageError
 from bot.core.evidence_config import EvidenceConfig
 from bot.models import IC
@@ -210,6 +211,8 @@ class IncidentConfig(BaseModel):
     """How Alertmanager's alerts become incidents: routes, scope, inhibition, alert quality."""
     evidence: EvidenceConfig = EvidenceConfig()
     """The evidence panel's golden signals and layer checks (PromQL templates filled with the scope labels)."""
+    guide: GuideConfig = GuideConfig()
+    """`/incident guide`: scenarios added to the shipped stabilizer catalogue (deploy/catalogue.yaml)."""
 
     @field_validator("command")
     @classmethod

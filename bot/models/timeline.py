@@ -34,6 +34,7 @@ class EventKind(StrEnum):
     ALERT = "alert"
     EVIDENCE = "evidence"
     VERIFIED = "verified"
+    GUIDE = "guide"
 
 
 class _Payload(BaseModel):
@@ -222,6 +223,16 @@ class Verified(_Payload):
     """Layer checks that were healthy."""
 
 
+class GuideAnswered(_Payload):
+    """The IC answered one of `/incident guide`'s questions (user impact, layer, recent change, saturation)."""
+
+    kind: Literal[EventKind.GUIDE] = EventKind.GUIDE
+    question: str
+    """The question's key: impact, layer, change or saturation."""
+    answer: str
+    """`yes`, `no`, or the layer's name."""
+
+
 Payload = Annotated[
     Declared
     | ChannelCreated
@@ -243,7 +254,8 @@ Payload = Annotated[
     | Nudged
     | Alerted
     | EvidenceShared
-    | Verified,
+    | Verified
+    | GuideAnswered,
     Field(discriminator="kind"),
 ]
 

@@ -19,6 +19,8 @@ class Reply:
 
     text: str
     blocks: list[dict[str, Any]] | None = None
+    replace: bool = False
+    """Edit the message whose button was clicked instead of sending a new one (a step of `/incident guide`)."""
 
 
 def warning(text: str) -> Reply:

@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from bot.core.guide import question_text
 from bot.models import (
     IC,
     Actor,
@@ -16,6 +17,7 @@ from bot.models import (
     Escalated,
     EventKind,
     EvidenceShared,
+    GuideAnswered,
     IcHandoff,
     Missed,
     Mitigated,
@@ -58,6 +60,7 @@ EVENT_EMOJI = {
     EventKind.WARNING: ":warning:",
     EventKind.EVIDENCE: ":bar_chart:",
     EventKind.VERIFIED: ":large_green_circle:",
+    EventKind.GUIDE: ":compass:",
 }
 
 
@@ -105,6 +108,8 @@ def event_text(e: TimelineEvent) -> str:
             worst = " · ".join(f"{escape(name)} {value * 100:.2f}% at worst" for name, value in p.slo.items())
             minutes = f"{p.window_seconds / 60:g} min"
             return f"Recovery verified over {minutes}: {worst or 'every SLO signal met'}; {p.layers} layer check(s)"
+        case GuideAnswered():
+            return f"Guide: {escape(question_text(p.question))} {escape(p.answer)}"
         case Reopened():
             return "Reopened"
         case Reminded():

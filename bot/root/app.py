@@ -21,6 +21,7 @@ from bot.adapters.redis_mitigations import RedisMitigationStore
 from bot.adapters.redis_pacer import RedisPacer
 from bot.adapters.redis_store import RedisIncidentStore
 from bot.adapters.slack_chat import SlackChat, make_client
+from bot.core.catalogue import catalogue, unresolved
 from bot.core.config import IncidentConfig, load_config
 from bot.core.errors import ChatError, ConfigError
 from bot.core.metrics import Metrics
@@ -143,6 +144,8 @@ async def build(settings: Settings, *, clock: Clock = utcnow, registry: Registry
     store = RedisIncidentStore(background, schedule=schedule.stamp)
     queue = RedisJobQueue(background)
     playbooks = discover(config)
+    for problem in unresolved(catalogue(config.guide), config.evidence, [p.name for p in playbooks]):
+        log.warning("stabilizer catalogue: %s names nothing configured; the guide shows it as text", problem)
     clusters = KubeClusters(settings.kubeconfig, settings.kube_context)
     prometheus = (
         PrometheusSource(settings.prometheus_url, timeout_seconds=config.evidence.timeout_seconds)
