@@ -167,26 +167,11 @@ class SlackChat:
 
     async def post_triage(self, channel: str, triage: Triage, *, key: str) -> str:
         text, blocks = triage_message(triage)
-        found = await self._posted(channel, key, None)
-        if found is not None:
-            return found
-        metadata = {"event_type": POST_EVENT, "event_payload": {"key": key}}
-        if self.pace is not None:
-            await self.pace(channel)
-        resp = await self._call(
-            "chat.postMessage",
-            _where(channel),
-            lambda: self.client.chat_postMessage(channel=channel, text=text, blocks=blocks, metadata=metadata),
-        )
-        return str(resp["ts"])
+        return await self._send(channel, text, blocks, key=key, recover=True)
 
     async def edit_triage(self, channel: str, ts: str, triage: Triage) -> None:
         text, blocks = triage_message(triage)
-        await self._call(
-            "chat.update",
-            _where(channel),
-            lambda: self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks),
-        )
+        await self._update(channel, ts, text, blocks)
 
     async def group_members(self, group_id: str) -> set[str]:
         resp = await self._call(
@@ -230,7 +215,24 @@ class SlackChat:
 
     async def post(self, channel: str, post: Post, *, key: str | None = None, recover: bool = False) -> str:
         text, blocks = render_post(post, self.config)
-        if key and recover and (found := await self._posted(channel, key, post.thread_ts)):
+        return await self._send(
+            channel, text, blocks, key=key, recover=recover, thread_ts=post.thread_ts, unfurl_links=False
+        )
+
+    async def _send(
+        self,
+        channel: str,
+        text: str,
+        blocks: list[dict[str, Any]],
+        *,
+        key: str | None,
+        recover: bool,
+        thread_ts: str | None = None,
+        **options: Any,
+    ) -> str:
+        """Post once: with `key` and `recover`, a message already posted with that key is found instead; the
+        channel's posting slot is waited for (pacing) before the call."""
+        if key and recover and (found := await self._posted(channel, key, thread_ts)):
             log.info("found %s already posted (%s); not posting it again", key, found)
             return found
         metadata = {"event_type": POST_EVENT, "event_payload": {"key": key}} if key else None
@@ -240,12 +242,7 @@ class SlackChat:
             "chat.postMessage",
             _where(channel),
             lambda: self.client.chat_postMessage(
-                channel=channel,
-                text=text,
-                blocks=blocks,
-                thread_ts=post.thread_ts,
-                unfurl_links=False,
-                metadata=metadata,
+                channel=channel, text=text, blocks=blocks, thread_ts=thread_ts, metadata=metadata, **options
             ),
         )
         return str(resp["ts"])
@@ -290,6 +287,9 @@ class SlackChat:
 
     async def edit(self, channel: str, ts: str, post: Post) -> None:
         text, blocks = render_post(post, self.config)
+        await self._update(channel, ts, text, blocks)
+
+    async def _update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
         await self._call(
             "chat.update",
             _where(channel),

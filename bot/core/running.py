@@ -8,17 +8,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 from bot.core.changes import change_incident
-from bot.core.deps import Deps
 from bot.core.errors import ChatError, FirebreakError
-from bot.core.jobs import Job, Op, TryLater
+from bot.core.jobs import Job, JobRunner, Op, TryLater
 from bot.core.mitigating import Mitigating, make_plan
 from bot.core.mitigation_records import EXPIRE_JOB, RUN_JOB, describe
-from bot.core.playbook import Playbook, PlaybookRegistry, unmet
-from bot.core.ports import Clusters, JobQueue, MitigationStore, NamedCluster
-from bot.core.publishing import Publisher, channel_of
+from bot.core.playbook import Playbook, unmet
+from bot.core.ports import NamedCluster
+from bot.core.publishing import channel_of
 from bot.models import (
     ActiveMitigation,
     Incident,
@@ -38,25 +36,14 @@ log = logging.getLogger(__name__)
 LOCK_SECONDS = 30.0
 """Target locks expire this long after their holder stops renewing them (it died)."""
 PROGRESS_SECONDS = 2.0
+"""The plan message shows progress at most this often."""
 RECORDS_IN_FLIGHT = 16
 """Step records written to the store at once: a drain may have hundreds of evictions in flight (most of them
 waiting out a budget), which must not take every connection of the store's pool."""
-"""The plan message shows progress at most this often."""
 
 
 class Running(Mitigating):
-    def __init__(
-        self,
-        deps: Deps,
-        publisher: Publisher,
-        playbooks: PlaybookRegistry,
-        clusters: Clusters,
-        mitigations: MitigationStore,
-        queue: JobQueue,
-    ) -> None:
-        super().__init__(deps, publisher, playbooks, clusters, mitigations, queue)
-
-    def runners(self) -> dict[str, Any]:
+    def runners(self) -> dict[str, JobRunner]:
         return {RUN_JOB: self.run_job, EXPIRE_JOB: self.expire_job}
 
     async def expire_job(self, job: Job, op: Op) -> None:
