@@ -8,8 +8,8 @@ from typing import Any
 
 from pydantic import field_validator, model_validator
 
-from bot.core.playbook import Params
-from playbooks._gitops import BY_KIND, FLUX_NAMESPACE, KINDS, Key, Kind
+from bot.core.playbook import Change, Outcome, Params, Plan, Playbook, Result
+from playbooks._gitops import BY_KIND, FLUX_NAMESPACE, KINDS, Key, Kind, key_text
 
 _SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -144,3 +144,26 @@ class SelectorParams(Params):
     @property
     def keys(self) -> set[Key]:
         return {(k, ns, n) for k, ns, n in (item.split("/") for item in self.objects)}
+
+
+class SelectorPlaybook(Playbook):
+    """What freeze and unfreeze share: a selector over GitOps objects, a few writes at a time, and an undo that
+    names exactly the objects this run changed (or may have: a call unanswered, or in flight when the process
+    died; one never changed is already as the undo wants it, and the undo finds nothing to do for it)."""
+
+    params = SelectorParams
+
+    @property
+    def concurrency(self) -> int:
+        return 8
+
+    def planned(self, params: Params, cluster_name: str, changes: list[Change], **more: Any) -> Plan:
+        """As Playbook.planned, leaving out parameters at their defaults (the hidden `objects=` an undo fills)."""
+        kept = params.model_dump(exclude_none=True, exclude_defaults=True)
+        return Plan(playbook=self.name, cluster=cluster_name, params=kept, changes=changes, **more)
+
+    def undo_params(self, plan: Plan, results: list[Result]) -> dict[str, Any] | None:
+        done = [key_text(r.target) for r in results if r.outcome in (Outcome.DONE, Outcome.UNKNOWN)]
+        if not done:
+            return None
+        return {"selector": plan.params["selector"], "objects": ",".join(done), "cluster": plan.cluster}

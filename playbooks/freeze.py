@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.core.playbook import Outcome, Plan, Playbook, Result
+from bot.core.playbook import Plan
 from bot.core.ports import Cluster
-from playbooks._gitops import key_text, pause_change, select
-from playbooks._gitops_params import SelectorParams
+from playbooks._gitops import pause_change, select
+from playbooks._gitops_params import SelectorParams, SelectorPlaybook
 from playbooks._gitops_parents import depths, revert_notes
 
 
-class Freeze(Playbook):
+class Freeze(SelectorPlaybook):
     """Applications are looked for in every namespace, not only the Argo CD one: Argo CD serves Applications from
     other namespaces too (apps in any namespace), and a freeze that misses some would be a silent gap. So it needs
     to list applications, kustomizations and helmreleases at the cluster scope; a kind the cluster does not serve
@@ -20,15 +20,10 @@ class Freeze(Playbook):
 
     name = "freeze"
     summary = "Deploy freeze: pause the sync of every Argo CD Application and Flux object a label selector matches."
-    params = SelectorParams
     usage = "mitigate freeze selector=<label selector, e.g. team=payments> [cluster=<context>]"
     undo_with = "unfreeze"
     lasting = True
     flag = "deploy freeze"
-
-    @property
-    def concurrency(self) -> int:
-        return 8
 
     async def plan(self, cluster: Cluster, params: Any, *, cluster_name: str) -> Plan:
         assert isinstance(params, SelectorParams)
@@ -45,19 +40,4 @@ class Freeze(Playbook):
         pausing = [o for o, c in zip(objs, changes, strict=True) if not c.noop]
         planned = {o.key for o in objs}
         notes += await revert_notes(cluster, pausing, planned, argocd_namespace=argocd, cluster_name=cluster_name)
-        return Plan(
-            playbook=self.name,
-            cluster=cluster_name,
-            params=params.model_dump(exclude_none=True, exclude_defaults=True),
-            changes=changes,
-            notes=notes,
-            refused=refused,
-        )
-
-    def undo_params(self, plan: Plan, results: list[Result]) -> dict[str, Any] | None:
-        """Unfreeze exactly the objects this run paused (or may have: a call unanswered, or in flight when the process
-        died; one never paused is still syncing, and unfreeze finds nothing to do for it): not those paused already."""
-        done = [key_text(r.target) for r in results if r.outcome in (Outcome.DONE, Outcome.UNKNOWN)]
-        if not done:
-            return None
-        return {"selector": plan.params["selector"], "objects": ",".join(done), "cluster": plan.cluster}
+        return self.planned(params, cluster_name, changes, notes=notes, refused=refused)

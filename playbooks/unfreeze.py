@@ -5,27 +5,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.core.playbook import Change, Outcome, Plan, Playbook, Result
+from bot.core.playbook import Change, Outcome, Plan
 from bot.core.ports import Cluster
-from playbooks._gitops import FLUX_REASON, apply_resume, key_text, resume_change, select
-from playbooks._gitops_params import SelectorParams
+from playbooks._gitops import FLUX_REASON, apply_resume, resume_change, select
+from playbooks._gitops_params import SelectorParams, SelectorPlaybook
 from playbooks._gitops_parents import depths
 
 
-class Unfreeze(Playbook):
+class Unfreeze(SelectorPlaybook):
     """Typed by hand (no `objects=`), it resumes every matching object that is paused: an Application carrying a
     saved policy, a suspended Flux object (whoever suspended it: the plan names those firebreak did not). An
     Application with sync off and nothing saved is left as it is, with a note saying how to re-enable it."""
 
     name = "unfreeze"
     summary = "End a deploy freeze: resume what freeze paused, restoring each Application's saved sync policy."
-    params = SelectorParams
     usage = "mitigate unfreeze selector=<label selector> [cluster=<context>]"
     undo_with = "freeze"
-
-    @property
-    def concurrency(self) -> int:
-        return 8
 
     async def plan(self, cluster: Cluster, params: Any, *, cluster_name: str) -> Plan:
         assert isinstance(params, SelectorParams)
@@ -51,22 +46,7 @@ class Unfreeze(Playbook):
                 f"Nothing to unfreeze: nothing in {cluster_name} matching {params.selector!r} was paused by "
                 f"firebreak or is suspended."
             )
-        return Plan(
-            playbook=self.name,
-            cluster=cluster_name,
-            params=params.model_dump(exclude_none=True, exclude_defaults=True),
-            changes=changes,
-            notes=notes,
-            refused=refused,
-        )
+        return self.planned(params, cluster_name, changes, notes=notes, refused=refused)
 
     async def apply(self, cluster: Cluster, change: Change, *, dry_run: bool, as_user: str | None) -> Outcome:
         return await apply_resume(cluster, change, dry_run=dry_run, as_user=as_user)
-
-    def undo_params(self, plan: Plan, results: list[Result]) -> dict[str, Any] | None:
-        """Freeze again exactly the objects this run resumed (or may have: one never resumed is still paused, and
-        freeze finds nothing to do for it)."""
-        done = [key_text(r.target) for r in results if r.outcome in (Outcome.DONE, Outcome.UNKNOWN)]
-        if not done:
-            return None
-        return {"selector": plan.params["selector"], "objects": ",".join(done), "cluster": plan.cluster}
