@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from functools import partial
 
 import aiohttp
 import redis.asyncio as aioredis
@@ -152,29 +153,24 @@ async def build(settings: Settings, *, clock: Clock = utcnow, registry: Registry
         if settings.prometheus_url
         else None
     )
-    service = IncidentService(
-        store,
-        chat,
-        config,
+    # Before the ack, lookups and the job record go through the fast client: the same service, other store.
+    make_service = partial(
+        IncidentService,
+        chat=chat,
+        config=config,
         announce_channel=announce,
         clock=clock,
         metrics=metrics,
         playbooks=playbooks,
+    )
+    service = make_service(
+        store,
         cluster=(clusters, RedisMitigationStore(background), queue),
         alerts=(RedisAlertStore(background), queue),
         triage_channel=triage,
         metrics_source=prometheus,
     )
-    # Before the ack, lookups and the job record go through the fast client: the same service, other store.
-    ack_service = IncidentService(
-        RedisIncidentStore(fast, schedule=schedule.stamp),
-        chat,
-        config,
-        announce_channel=announce,
-        clock=clock,
-        metrics=metrics,
-        playbooks=playbooks,
-    )
+    ack_service = make_service(RedisIncidentStore(fast, schedule=schedule.stamp))
     registry = registry or default_registry()
     runner = SlackJobs(service, client, registry, metrics, transient=TRANSIENT)
     assert service.alerting is not None, "wired above"
