@@ -28,7 +28,7 @@ lint: $(STAMP)  ## ruff, mypy (strict) and the import contracts
 	$(BIN)/lint-imports
 
 system-deps:  ## Prometheus and Alertmanager for the alert tests, from the system packages when missing; quick when present
-	@scripts/system-deps.sh
+	@scripts/system-deps.sh prometheus prometheus-alertmanager
 
 test: system-deps lint  ## everything CI runs
 	$(BIN)/pytest

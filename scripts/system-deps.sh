@@ -4,11 +4,18 @@
 # Cheap when everything is present: it only looks the binaries up.
 set -euo pipefail
 
+# Usage: scripts/system-deps.sh [package ...]   (default: prometheus prometheus-alertmanager; the Makefile names them)
 # Debian names Alertmanager's binary prometheus-alertmanager; upstream and other distributions call it alertmanager.
 have() { command -v "$1" >/dev/null 2>&1; }
 missing=()
-have prometheus || missing+=(prometheus)
-have prometheus-alertmanager || have alertmanager || missing+=(prometheus-alertmanager)
+for package in "${@:-prometheus prometheus-alertmanager}"; do
+	for p in $package; do
+		case "$p" in
+		prometheus-alertmanager) have prometheus-alertmanager || have alertmanager || missing+=("$p") ;;
+		*) have "$p" || missing+=("$p") ;;
+		esac
+	done
+done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 cannot() {
