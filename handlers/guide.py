@@ -1,57 +1,237 @@
-"""The IC's guide from Slack: `/incident guide` asks the decision tree's first question; each button records the
-answer on the timeline and edits the same message to show the path and the next question."""
+"""The IC's guide from Slack: `/incident guide` reads the evidence and the recent changes, answers what they settle
+(on the timeline as firebreak's, with the basis) and asks the rest; each button records the IC's answer and edits
+the same message. A click from an older view of the guide (a double click, a second tab) records nothing and shows
+the guide as it stands."""
 
 from __future__ import annotations
 
+import json
+import shlex
 from typing import Any
 
 from bot.core.catalogue import catalogue, suggest
 from bot.core.errors import UsageError
-from bot.core.guide import Answer, next_question, valid
-from bot.models import GuideAnswered, Incident, TimelineEvent
-from bot.render.guide import answer_actions, decode, guide_blocks
+from bot.core.guide import YES, Answer, choices, next_question, question_text
+from bot.core.guiding import Facts, Hint, gather_facts, hints, path_of, pre_answers, run_id
+from bot.core.running import Running
+from bot.models import FIREBREAK, Actor, GuideAnswered, Incident, TimelineEvent
+from bot.render.guide import (
+    MAX_PLAYBOOKS,
+    PLAYBOOK_ACTION,
+    REVISE_ACTION,
+    Click,
+    GuideView,
+    answer_actions,
+    decode,
+    guide_blocks,
+)
 from bot.render.replies import Reply
+from bot.render.views import mitigate_modal
 from handlers.parsing import no_args
 from handlers.registry import CommandContext, HandlerTable, InteractionContext
 
 handlers = HandlerTable()
+Context = CommandContext | InteractionContext
+SCOPE_PARAMS = {"deployment": ("service", "app"), "namespace": ("namespace",), "pool": ("pool",)}
+"""A playbook parameter the incident's scope fills in when a guide button opens the form: parameter to labels."""
 
 
-def _message(incident: Incident, answers: tuple[Answer, ...], ctx: CommandContext | InteractionContext) -> Reply:
-    config = ctx.config
-    scenarios = catalogue(config.guide)
-    text, blocks = guide_blocks(incident.id, answers, suggest(scenarios, incident), scenarios, config.evidence)
-    return Reply(text, blocks)
+def _running(ctx: Context) -> Running | None:
+    try:
+        return ctx.service.mitigation
+    except UsageError:
+        return None
+
+
+def _prefills(ctx: Context, incident: Incident) -> dict[str, str]:
+    """Every playbook (when playbooks are set up) with the parameters the scope gives it."""
+    if _running(ctx) is None:
+        return {}
+    found = {}
+    for playbook in ctx.service.playbooks:
+        fields = playbook.params.model_fields
+        given = [
+            f"{name}={shlex.quote(value)}"
+            for name, labels in SCOPE_PARAMS.items()
+            if name in fields and (value := next((incident.scope[k] for k in labels if k in incident.scope), ""))
+        ]
+        found[playbook.name] = " ".join(given)
+    return found
+
+
+async def _facts(ctx: Context, incident: Incident, *, evidence: bool) -> Facts:
+    running = _running(ctx)
+    return await gather_facts(
+        ctx.service.evidence,
+        running.clusters if running else None,
+        incident,
+        now=ctx.service.evidence.clock(),
+        pool_labels=ctx.config.mitigation.nodes.pool_labels,
+        evidence_wanted=evidence,
+    )
+
+
+async def _events(ctx: Context, incident: Incident, run: str) -> list[TimelineEvent]:
+    return [
+        e
+        for e in await ctx.service.timeline(incident.id)
+        if isinstance(e.payload, GuideAnswered) and e.payload.guide == run
+    ]
+
+
+def _payloads(events: list[TimelineEvent]) -> list[GuideAnswered]:
+    return [e.payload for e in events if isinstance(e.payload, GuideAnswered)]
+
+
+async def _record(ctx: Context, incident: Incident, run: str, version: int, step: int, a: Answer, by: Actor) -> bool:
+    """One answer at this version of the run; False when the version was taken (by this click before, or another)."""
+    payload = GuideAnswered(question=a.question, answer=a.answer, guide=run, step=step, basis=a.basis)
+    event = TimelineEvent(at=ctx.service.evidence.clock(), actor=by, payload=payload)
+    return await ctx.service.store.append(incident.id, event, f"guide:{incident.id}:{run}:v{version}")
+
+
+async def _pre_answer(ctx: Context, incident: Incident, run: str, given: dict[str, Hint]) -> list[TimelineEvent]:
+    """Record what the facts settle after the run's path, stopping where a version is already taken."""
+    events = await _events(ctx, incident, run)
+    path = path_of(_payloads(events))
+    for j, a in enumerate(pre_answers(given, path)):
+        if not await _record(ctx, incident, run, len(events) + j, len(path) + j, a, FIREBREAK):
+            break
+    return await _events(ctx, incident, run)
+
+
+async def _reply(
+    ctx: Context,
+    incident: Incident,
+    run: str,
+    events: list[TimelineEvent],
+    given: dict[str, Hint],
+    *,
+    facts: Facts | None = None,
+    asking: int | None = None,
+    stale: str | None = None,
+) -> Reply:
+    path = path_of(_payloads(events))
+    shown = path if asking is None else path[:asking]
+    if facts is None and any(a.question == "change" and a.answer == YES for a in shown):
+        facts = await _facts(ctx, incident, evidence=False)  # the change buttons: one LIST per kind
+    scenarios = catalogue(ctx.config.guide)
+    view = GuideView(
+        incident_id=incident.id,
+        run=run,
+        version=len(events),
+        answers=shown,
+        hints=given,
+        suggested=suggest(scenarios, incident),
+        scenarios=scenarios,
+        evidence=ctx.config.evidence,
+        playbooks=_prefills(ctx, incident),
+        changes=facts.changes if facts else None,
+        max_nodes=ctx.config.mitigation.nodes.max_nodes,
+        notes=facts.notes if facts else [],
+        stale=stale,
+    )
+    return Reply(*guide_blocks(view), replace=isinstance(ctx, InteractionContext))
 
 
 @handlers.subcommand(
     "guide",
     usage="guide",
-    summary="Walk the decision tree (impact, layer, change, saturation, verify) with buttons; answers are recorded.",
+    summary="Walk the decision tree (impact, layer, change, saturation, verify): what the evidence and recent "
+    "changes settle is answered for you; your answers are recorded.",
     parse=no_args,
 )
 async def guide(ctx: CommandContext, _: None) -> Reply:
-    return _message(ctx.target, (), ctx)
+    incident = ctx.target
+    run = run_id(ctx.op.key)
+    facts = await _facts(ctx, incident, evidence=True)
+    given = hints(facts, ctx.config.evidence)
+    events = await _pre_answer(ctx, incident, run, given)
+    return await _reply(ctx, incident, run, events, given, facts=facts)
+
+
+def _click(action: dict[str, Any]) -> Click:
+    try:
+        return decode(str(action["value"]))
+    except (ValueError, KeyError, TypeError):
+        raise UsageError("That button carries no guide answer; nothing was recorded.") from None
+
+
+def _taken(events: list[TimelineEvent], click: Click, actor: Actor) -> bool | None:
+    """Whether the click's version is taken: None (free), True (by this very click, repeated), False (by another
+    answer: the click came from an older view)."""
+    if len(events) == click.version:
+        return None
+    if len(events) < click.version:
+        return False
+    e = events[click.version]
+    p = e.payload
+    assert isinstance(p, GuideAnswered)
+    return e.actor == actor and p.step == click.step and p.answer == click.answer
+
+
+def _moved_on(events: list[TimelineEvent], click: Click) -> str:
+    later = _payloads(events)[click.version :]
+    said = "; ".join(f"{question_text(p.question)} {p.answer}" for p in later[:3]) or "its answers changed"
+    return (
+        f"That button was from an older view of this guide, which has moved on since ({said}). "
+        "Your click recorded nothing; here is the guide as it stands."
+    )
 
 
 async def guide_answer(ctx: InteractionContext, action: dict[str, Any]) -> Reply:
-    """One answer: recorded on the timeline (once per click), then the message shows the path so far."""
-    try:
-        incident_id, path, answer = decode(str(action["value"]))
-    except (ValueError, KeyError, TypeError):
-        raise UsageError("That button carries no guide answer; nothing was recorded.") from None
-    incident = await ctx.service.get(incident_id)
-    question = next_question(path)
-    answers = (*path, Answer(question, answer)) if question else path
-    if question is None or not valid(answers):
-        raise UsageError("That answer doesn't fit the guide's questions; nothing was recorded.")
-    event = TimelineEvent(
-        at=ctx.service.evidence.clock(), actor=ctx.actor, payload=GuideAnswered(question=question, answer=answer)
-    )
-    await ctx.service.store.append(incident.id, event, ctx.op.part("guide"))
-    reply = _message(incident, answers, ctx)
-    return Reply(reply.text, reply.blocks, replace=True)
+    """One answer to the step the button was shown for (an earlier step: the IC answering differently), recorded
+    once per click, then the facts answer what they settle after it."""
+    click = _click(action)
+    incident = await ctx.service.get(click.incident)
+    events = await _events(ctx, incident, click.run)
+    taken = _taken(events, click, ctx.actor)
+    if taken is None:
+        path = path_of(_payloads(events))
+        question = next_question(path[: click.step]) if click.step <= len(path) else None
+        if question is None or click.answer not in choices(question):
+            raise UsageError("That answer doesn't fit the guide's questions; nothing was recorded.")
+        answer = Answer(question, click.answer)
+        if not await _record(ctx, incident, click.run, click.version, click.step, answer, ctx.actor):
+            events = await _events(ctx, incident, click.run)
+            taken = _taken(events, click, ctx.actor)
+    if taken is False:
+        return await _reply(ctx, incident, click.run, events, click.hints, stale=_moved_on(events, click))
+    events = await _pre_answer(ctx, incident, click.run, click.hints)
+    return await _reply(ctx, incident, click.run, events, click.hints)
 
 
 for _action in answer_actions():
     handlers.action(_action)(guide_answer)
+
+
+@handlers.action(REVISE_ACTION)
+async def revise(ctx: InteractionContext, action: dict[str, Any]) -> Reply:
+    """ "Answer differently" on an answer firebreak gave: ask that step again (nothing is recorded until the IC
+    answers; the answer then replaces that step and what followed)."""
+    click = _click(action)
+    incident = await ctx.service.get(click.incident)
+    events = await _events(ctx, incident, click.run)
+    if len(events) != click.version:
+        return await _reply(ctx, incident, click.run, events, click.hints, stale=_moved_on(events, click))
+    return await _reply(ctx, incident, click.run, events, click.hints, asking=click.step)
+
+
+async def plan_playbook(ctx: InteractionContext, action: dict[str, Any]) -> None:
+    """A guide's playbook button: the Mitigate form with the playbook chosen and the scope's parameters filled in,
+    to check and submit (the plan then goes for approval as always)."""
+    try:
+        value = json.loads(action["value"])
+        incident_id, playbook, params = int(value["i"]), str(value["p"]), str(value.get("params", ""))
+    except (ValueError, KeyError, TypeError):
+        raise UsageError("That button names no playbook; nothing was done.") from None
+    incident = await ctx.service.get(incident_id)
+    if not incident.is_open:
+        raise UsageError(f"{incident.ref} is resolved; reopen it before mitigating.")
+    known = ctx.service.mitigation.describe_playbooks()
+    view = mitigate_modal(known, incident.channel_id or "", ctx.config.command, chosen=playbook, params=params)
+    await ctx.client.views_open(trigger_id=action["trigger_id"], view=view)
+
+
+for _i in range(MAX_PLAYBOOKS):
+    handlers.action(f"{PLAYBOOK_ACTION}_{_i}")(plan_playbook)

@@ -16,7 +16,7 @@ from bot.core.config import IncidentConfig, load_config
 from bot.core.errors import ConfigError
 from bot.models import GuideAnswered, Incident
 from bot.models.alerts import AlertOrigin
-from bot.render.guide import guide_action
+from bot.render.guide import answer_actions, guide_action
 from playbooks import discover
 from tests.harness import Harness
 
@@ -129,7 +129,28 @@ async def test_the_guide_walks_the_tree_records_each_answer_and_suggests_a_scena
     assert "*Which layer is failing?* gpu" in shown and "GPU XID errors (DCGM)" in shown
     assert "No recent change" in shown and "Reduce load, add warm capacity, or shed" in shown
     assert "`/incident verify`" in shown
-    assert not [b for b in message["blocks"] if b["type"] == "actions"], "the path ended"
+    left = [e["action_id"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert not [a for a in left if a in answer_actions()], "the path ended"
+    assert left == [f"fb_guide_playbook_{i}" for i in (0, 1, 2, 3, 0)], "ids unique within each block"
+    plans = [e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    # The scenario's playbooks where impact is active; scale where it is saturation.
+    shown_plans = [e["text"]["text"] for e in plans]
+    assert shown_plans == ["Plan cordon", "Plan drain", "Plan scale", "Plan uncordon", "Plan scale"]
+
+    # A playbook button opens the Mitigate form with that playbook chosen, to check and submit.
+    await bot.interaction(
+        "block_actions",
+        user="UBOB",
+        channel={"id": incident.channel_id},
+        container={"type": "message", "channel_id": incident.channel_id, "is_ephemeral": True},
+        trigger_id="trig-guide-plan",
+        actions=[dict(plans[1], action_ts="1.0")],
+    )
+    await bot.settle()
+    (opened,) = bot.slack.calls_to("views.open")
+    form = opened["view"]["blocks"]
+    assert form[0]["element"]["initial_option"]["value"] == "drain"
+    assert "initial_value" not in form[1]["element"], "this incident has no scope to fill parameters from"
     events = await bot.fb.service.timeline(incident.id)
     answers = [
         (e.payload.question, e.payload.answer, e.actor.id) for e in events if isinstance(e.payload, GuideAnswered)

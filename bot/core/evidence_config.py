@@ -72,6 +72,9 @@ class LayerCheck(BaseModel):
     bad: Direction = Direction.ABOVE
     """Which side of the threshold is bad: `above` (errors, queue length) or `below` (ready replicas, probes)."""
     unit: str = ""
+    saturation: bool = False
+    """The check measures saturation (queues, pending pods, utilization, fullness): `/incident guide` reads it,
+    with the dependency layer's checks, to answer "is it saturation or a failing dependency?"."""
 
 
 def _availability(name: str, query: str, unit: str = "ratio", slo: float | None = None) -> Signal:
@@ -192,6 +195,7 @@ DEFAULT_CHECKS: tuple[LayerCheck, ...] = (
         layer=Layer.MODEL_SERVER,
         query='sum(vllm:num_requests_waiting{model_name="{model}"})',
         threshold=10,
+        saturation=True,
     ),
     LayerCheck(
         name="Inference failures (Triton)",
@@ -205,6 +209,7 @@ DEFAULT_CHECKS: tuple[LayerCheck, ...] = (
         layer=Layer.SCHEDULER,
         query='sum(kube_pod_status_phase{namespace="{namespace}",phase="Pending"})',
         threshold=0,
+        saturation=True,
     ),
     LayerCheck(
         name="Nodes not ready",
@@ -224,6 +229,7 @@ DEFAULT_CHECKS: tuple[LayerCheck, ...] = (
         query='avg(DCGM_FI_DEV_GPU_UTIL{namespace="{namespace}"})',
         threshold=95,
         unit="%",
+        saturation=True,
     ),
     LayerCheck(
         name="DNS failures (CoreDNS)",
@@ -239,6 +245,7 @@ DEFAULT_CHECKS: tuple[LayerCheck, ...] = (
         '/ kubelet_volume_stats_capacity_bytes{namespace="{namespace}"})',
         threshold=0.9,
         unit="ratio",
+        saturation=True,
     ),
     LayerCheck(
         name="Dependency probes (blackbox)",

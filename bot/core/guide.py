@@ -25,6 +25,8 @@ def question_text(key: str) -> str:
 class Answer:
     question: str
     answer: str
+    basis: str = ""
+    """Set when firebreak answered from the evidence or the change history: what it read."""
 
 
 def choices(question: str) -> tuple[str, ...]:

@@ -231,6 +231,14 @@ class GuideAnswered(_Payload):
     """The question's key: impact, layer, change or saturation."""
     answer: str
     """`yes`, `no`, or the layer's name."""
+    guide: str = ""
+    """Which run of the guide (one `/incident guide`); empty in records from before runs were told apart."""
+    step: int | None = None
+    """The question's place on that run's path (0 = impact). An answer to an earlier step than the path's end
+    replaces that step and everything after it (the IC answered differently)."""
+    basis: str = ""
+    """Set when firebreak answered from the evidence or the change history: what it read (the IC can answer
+    differently)."""
 
 
 Payload = Annotated[

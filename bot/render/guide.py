@@ -1,20 +1,29 @@
-"""`/incident guide` as one message: the answers so far with their advice, the next question's buttons, and the
-catalogue scenarios that fit the incident."""
+"""`/incident guide` as one message: the answers so far with their advice (and, for the ones firebreak gave from
+the facts, their basis and an "Answer differently" button), playbooks and change rollbacks as buttons, the next
+question with what the facts hint, and the catalogue scenarios that fit the incident."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.core.catalogue import Scenario
 from bot.core.evidence_config import EvidenceConfig
 from bot.core.guide import YES, Answer, advice, choices, next_question, question_text
-from bot.render.blocks import Block, actions, button, context, section
+from bot.core.guiding import Hint, recent
+from bot.core.what_changed import Changes
+from bot.render.blocks import Block, actions, button, clip, context, section
 from bot.render.mrkdwn import escape
+from bot.render.what_changed import change_buttons, change_text
 
 GUIDE_ACTION_PREFIX = "fb_guide_"
 """One action per answer (`fb_guide_yes`, `fb_guide_gpu`): Slack wants action ids unique within a block."""
+REVISE_ACTION = "fb_guide_revise"
+PLAYBOOK_ACTION = "fb_guide_playbook"
 MAX_SUGGESTED = 3
+MAX_CHANGES = 3
+MAX_PLAYBOOKS = 5
 
 
 def guide_action(answer: str) -> str:
@@ -25,14 +34,50 @@ def answer_actions() -> tuple[str, ...]:
     return tuple(dict.fromkeys(guide_action(a) for q in ("impact", "layer") for a in choices(q)))
 
 
-def encode(incident_id: int, answers: tuple[Answer, ...], answer: str) -> str:
-    return json.dumps({"incident": incident_id, "path": [[a.question, a.answer] for a in answers], "answer": answer})
+@dataclass(frozen=True)
+class Click:
+    """What a guide button carries: the run, the version of it the message showed (how many answers it had
+    recorded), the step the button answers or re-asks, the answer, and the facts' hints."""
+
+    incident: int
+    run: str
+    version: int
+    step: int
+    answer: str = ""
+    hints: dict[str, Hint] = field(default_factory=dict)
 
 
-def decode(value: str) -> tuple[int, tuple[Answer, ...], str]:
+def encode(click: Click) -> str:
+    hints = {q: [h.answer, h.basis] for q, h in click.hints.items()}
+    raw = {"i": click.incident, "g": click.run, "v": click.version, "k": click.step, "a": click.answer, "h": hints}
+    return json.dumps(raw, separators=(",", ":"))
+
+
+def decode(value: str) -> Click:
     raw: Any = json.loads(value)
-    path = tuple(Answer(str(q), str(a)) for q, a in raw["path"])
-    return int(raw["incident"]), path, str(raw["answer"])
+    hints = {str(q): Hint(str(a), str(b)) for q, (a, b) in dict(raw.get("h") or {}).items()}
+    return Click(int(raw["i"]), str(raw["g"]), int(raw["v"]), int(raw["k"]), str(raw.get("a", "")), hints)
+
+
+@dataclass
+class GuideView:
+    incident_id: int
+    run: str
+    version: int
+    answers: tuple[Answer, ...]
+    """The path shown; when re-asking a step, the path before it."""
+    hints: dict[str, Hint]
+    suggested: list[Scenario]
+    scenarios: tuple[Scenario, ...]
+    evidence: EvidenceConfig
+    playbooks: dict[str, str]
+    """Known playbook names to the parameters the scope fills in (`namespace=serving deployment=checkout`)."""
+    changes: Changes | None = None
+    cluster: str | None = None
+    max_nodes: int = 20
+    notes: list[str] = field(default_factory=list)
+    stale: str | None = None
+    """Said first when the click came from an older view of the guide."""
 
 
 def _scenario(s: Scenario) -> str:
@@ -44,43 +89,99 @@ def _scenario(s: Scenario) -> str:
     )
 
 
-def guide_blocks(
-    incident_id: int,
-    answers: tuple[Answer, ...],
-    suggested: list[Scenario],
-    scenarios: tuple[Scenario, ...],
-    evidence: EvidenceConfig,
-) -> tuple[str, list[Block]]:
+def _playbook_buttons(view: GuideView, names: list[str]) -> list[Block]:
+    known = [n for n in names if n in view.playbooks][:MAX_PLAYBOOKS]
+    if not known:
+        return []
+    elements = [
+        button(
+            f"{PLAYBOOK_ACTION}_{i}",
+            f"Plan {name}"[:75],
+            json.dumps({"i": view.incident_id, "p": name, "params": view.playbooks[name]}),
+        )
+        for i, name in enumerate(known)
+    ]
+    return [actions(*elements)]
+
+
+def _change_blocks(view: GuideView) -> list[Block]:
+    if view.changes is None:
+        return [context("`/incident changes` lists the recent changes with their rollback and pause buttons.")]
+    blocks: list[Block] = []
+    for change in recent(view.changes)[:MAX_CHANGES]:
+        blocks.append(section(clip(change_text(change), 2900)))
+        row, note = change_buttons(view.incident_id, change, view.cluster, view.max_nodes)
+        if note:
+            blocks.append(context(note))
+        if row is not None:
+            blocks.append(row)
+    return blocks
+
+
+def _answered(view: GuideView, step: int, a: Answer) -> list[Block]:
+    line = f"*{escape(question_text(a.question))}* {escape(a.answer)}"
+    if a.basis:
+        line += f" _(firebreak, from the facts: {escape(a.basis)})_"
+    line += f"\n{advice(a)}"
+    extra: list[Block] = []
+    if a.question == "impact" and a.answer == YES:
+        wanted = list(dict.fromkeys(p for s in view.suggested for p in s.playbooks))
+        line += "\nPlaybooks: " + (
+            ", ".join(f"`/incident mitigate {p}`" for p in wanted) if wanted else "`/incident mitigate`"
+        )
+        extra = _playbook_buttons(view, wanted or ["rollback", "pause-sync", "cordon"])
+    elif a.question == "impact":
+        line += "\n`/incident evidence` posts the panel; pin what matters."
+    elif a.question == "layer":
+        checks = [escape(c.name) for c in view.evidence.checks if c.layer.value == a.answer]
+        known = [escape(s.title) for s in view.scenarios if any(layer.value == a.answer for layer in s.layers)]
+        line += "\nChecks: " + (", ".join(checks) or "none configured: the missing signal to add")
+        if known:
+            line += "\nKnown scenarios: " + "; ".join(known)
+    elif a.question == "change" and a.answer == YES:
+        extra = _change_blocks(view)
+    elif a.question == "saturation" and a.answer == YES:
+        extra = _playbook_buttons(view, ["scale"])
+    blocks = [section(clip(line, 2900)), *extra]
+    if a.basis:
+        revise = Click(view.incident_id, view.run, view.version, step, hints=view.hints)
+        blocks.append(actions(button(REVISE_ACTION, "Answer differently", encode(revise))))
+    return blocks
+
+
+def guide_blocks(view: GuideView) -> tuple[str, list[Block]]:
     """The message's text and blocks for this point of the path."""
-    blocks: list[Block] = [section(f"*:compass: Guide for incident #{incident_id}*")]
-    if suggested:
+    blocks: list[Block] = [section(f"*:compass: Guide for incident #{view.incident_id}*")]
+    if view.stale:
+        blocks.append(section(f":warning: {escape(view.stale)}"))
+    if view.suggested:
         blocks.append(section("*Scenarios that fit the alerts:*"))
-        blocks.extend(section(_scenario(s)) for s in suggested[:MAX_SUGGESTED])
-    for a in answers:
-        line = f"*{escape(question_text(a.question))}* {escape(a.answer)}\n{advice(a)}"
-        if a.question == "impact" and a.answer == YES:
-            playbooks = sorted({p for s in suggested for p in s.playbooks})
-            line += "\nPlaybooks: " + (
-                ", ".join(f"`/incident mitigate {p}`" for p in playbooks) if playbooks else "`/incident mitigate`"
-            )
-        elif a.question == "impact":
-            line += "\n`/incident evidence` posts the panel; pin what matters."
-        elif a.question == "layer":
-            checks = [escape(c.name) for c in evidence.checks if c.layer.value == a.answer]
-            known = [escape(s.title) for s in scenarios if any(layer.value == a.answer for layer in s.layers)]
-            line += "\nChecks: " + (", ".join(checks) or "none configured: the missing signal to add")
-            if known:
-                line += "\nKnown scenarios: " + "; ".join(known)
-        elif a.question == "saturation" and a.answer == YES:
-            line += "\n`/incident mitigate scale ...` adds warm capacity."
-        blocks.append(section(line))
-    question = next_question(answers)
+        blocks.extend(section(_scenario(s)) for s in view.suggested[:MAX_SUGGESTED])
+    for step, a in enumerate(view.answers):
+        blocks.extend(_answered(view, step, a))
+    question = next_question(view.answers)
+    notes = [escape(n) for n in view.notes]
     if question is None:
         blocks.append(section("*Verify:* `/incident verify` checks the SLO signals recovered over the window."))
+        if notes:
+            blocks.append(context(clip("Left out: " + "; ".join(notes), 2900)))
         return "Guide: done; verify recovery with /incident verify.", blocks
-    blocks.append(section(f"*{question_text(question)}*"))
-    buttons = [button(guide_action(c), c, encode(incident_id, answers, c)) for c in choices(question)]
+    hint = view.hints.get(question)
+    asked = f"*{question_text(question)}*"
+    if hint is not None:
+        asked += f"\nThe facts suggest *{escape(hint.answer)}*: {escape(hint.basis)}"
+    blocks.append(section(clip(asked, 2900)))
+    step = len(view.answers)
+    buttons = []
+    for c in choices(question):
+        value = encode(Click(view.incident_id, view.run, view.version, step, c, view.hints))
+        shown = button(guide_action(c), c, value)
+        buttons.append({**shown, "style": "primary"} if hint is not None and hint.answer == c else shown)
     for start in range(0, len(buttons), 5):
         blocks.append(actions(*buttons[start : start + 5]))
-    blocks.append(context(f"{len(answers)} answer(s) recorded on the timeline."))
+    recorded = sum(1 for a in view.answers if not a.basis)
+    tail = [f"{len(view.answers)} answer(s) on the timeline ({len(view.answers) - recorded} from the facts)."]
+    if notes:
+        tail.append("Left out: " + "; ".join(notes))
+    blocks.append(context(clip(" ".join(tail), 2900)))
     return f"Guide: {question_text(question)}", blocks

@@ -109,7 +109,8 @@ def event_text(e: TimelineEvent) -> str:
             minutes = f"{p.window_seconds / 60:g} min"
             return f"Recovery verified over {minutes}: {worst or 'every SLO signal met'}; {p.layers} layer check(s)"
         case GuideAnswered():
-            return f"Guide: {escape(question_text(p.question))} {escape(p.answer)}"
+            basis = f" (from the facts: {escape(p.basis)})" if p.basis else ""
+            return f"Guide: {escape(question_text(p.question))} {escape(p.answer)}{basis}"
         case Reopened():
             return "Reopened"
         case Reminded():

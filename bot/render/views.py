@@ -68,8 +68,11 @@ MITIGATE_CALLBACK = "fb_mitigate"
 PARAMS_LIMIT = 500
 
 
-def mitigate_modal(playbooks: list[tuple[str, str, str]], channel_id: str, command: str) -> dict[str, Any]:
-    """Pick a playbook and give its parameters; the plan is posted in the incident channel for approval."""
+def mitigate_modal(
+    playbooks: list[tuple[str, str, str]], channel_id: str, command: str, *, chosen: str | None = None, params: str = ""
+) -> dict[str, Any]:
+    """Pick a playbook and give its parameters; the plan is posted in the incident channel for approval. `chosen`
+    and `params` fill the form in (a guide's playbook button), still to be checked and submitted."""
     options = [
         {
             "text": {"type": "plain_text", "text": name[:OPTION_LIMIT]},
@@ -79,6 +82,7 @@ def mitigate_modal(playbooks: list[tuple[str, str, str]], channel_id: str, comma
         for name, summary, _ in playbooks[:100]
     ]
     usage = "\n".join(f"`{command} {u}`" for _, _, u in playbooks)
+    picked = [o for o in options if o["value"] == chosen]
     return {
         "type": "modal",
         "callback_id": MITIGATE_CALLBACK,
@@ -91,7 +95,8 @@ def mitigate_modal(playbooks: list[tuple[str, str, str]], channel_id: str, comma
                 "type": "input",
                 "block_id": "playbook",
                 "label": {"type": "plain_text", "text": "Playbook"},
-                "element": {"type": "static_select", "action_id": "value", "options": options},
+                "element": {"type": "static_select", "action_id": "value", "options": options}
+                | ({"initial_option": picked[0]} if picked else {}),
             },
             {
                 "type": "input",
@@ -103,7 +108,8 @@ def mitigate_modal(playbooks: list[tuple[str, str, str]], channel_id: str, comma
                     "action_id": "value",
                     "max_length": PARAMS_LIMIT,
                     "placeholder": {"type": "plain_text", "text": "e.g. pool=gpu-a100 cluster=prod-eu"},
-                },
+                }
+                | ({"initial_value": params[:PARAMS_LIMIT]} if params else {}),
             },
             {
                 "type": "context",

@@ -75,7 +75,7 @@ def button_value(incident_id: int, m: Mitigation, cluster: str | None) -> tuple[
         params["nodes"] = ",".join(nodes[:-1])
 
 
-def _buttons(incident_id: int, change: Change, cluster: str | None, max_nodes: int) -> tuple[Block | None, str]:
+def change_buttons(incident_id: int, change: Change, cluster: str | None, max_nodes: int) -> tuple[Block | None, str]:
     elements, notes = [], []
     for m in suggestion(change, max_nodes):
         value, sent = button_value(incident_id, m, cluster)
@@ -101,7 +101,7 @@ def changes_blocks(incident_id: int, found: Changes, cluster: str | None, max_no
     if not found.items:
         blocks.append(section(f"No rollouts, GitOps syncs or split node pools ({found.pools} pool(s) looked at)."))
     for change in found.items[:MAX_LINES]:
-        row, note = _buttons(incident_id, change, cluster, max_nodes)
+        row, note = change_buttons(incident_id, change, cluster, max_nodes)
         blocks.append(section(clip(change_text(change), 2900)))
         if note:
             blocks.append(context(note))
