@@ -181,3 +181,17 @@ async def test_a_recent_change_ends_the_path_at_rollback_then_verify(bot: Harnes
     shown = text_of(message)
     assert "preserve the evidence" in shown and "`/incident changes`" in shown and "`/incident verify`" in shown
     assert "saturation" not in shown.lower()
+
+
+def test_the_example_configs_guide_scenario_loads_when_uncommented(tmp_path: Path) -> None:
+    """deploy/firebreak.example.yaml's guide section is valid configuration as written, and resolves."""
+    lines = (Path(__file__).parents[1] / "deploy" / "firebreak.example.yaml").read_text().splitlines()
+    start = lines.index("# guide:")
+    block = [line[2:] for line in lines[start:] if line.startswith("# ")]
+    path = tmp_path / "guide.yaml"
+    path.write_text("\n".join(block) + "\n")
+    config = load_config(path)
+    scenarios = {s.id: s for s in catalogue(config.guide)}
+    assert len(scenarios) == 11 and scenarios["cloud-quota-exhausted"].playbooks == ("scale",)
+    names = [p.name for p in discover(config)]
+    assert unresolved(scenarios.values(), config.evidence, names) == []

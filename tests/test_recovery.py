@@ -206,3 +206,58 @@ def test_a_signal_seen_for_part_of_the_window_or_only_as_nan_is_not_verified() -
     noisy = [*series(start), Series(labels={"pod": "b"}, points=((end, 0.98), (end - step, math.nan)))]
     worst, unmet = judge(signal, noisy, start, end, step)
     assert worst == 0.98 and unmet is not None and unmet.value == 0.98 and unmet.reason is None
+
+
+LATENCY_CONFIG = """
+evidence:
+  recovery_window_minutes: 0.05
+  recovery_step_seconds: 0.5
+  timeout_seconds: 2
+  signals:
+    - name: Success rate
+      group: availability
+      unit: ratio
+      slo: 0.99
+      query: >-
+        sum(rate(http_requests_total{service="{service}",code!~"5.."}[2s]))
+        / sum(rate(http_requests_total{service="{service}"}[2s]))
+    - name: Requests under 300 ms
+      group: latency
+      unit: ratio
+      slo: 0.95
+      query: >-
+        sum(rate(http_request_duration_seconds_bucket{service="{service}",le="0.3"}[2s]))
+        / sum(rate(http_request_duration_seconds_bucket{service="{service}",le="+Inf"}[2s]))
+  checks: []
+"""
+
+
+async def test_a_latency_slo_is_checked_after_availability_and_holds_resolve_until_requests_are_fast(
+    slack: SlackStandIn, redis_url: str, prom_exporter: Exporter, prometheus: Prometheus, tmp_path: Path
+) -> None:
+    """A latency SLO the usual way: the share of requests faster than a threshold, from the histogram's buckets.
+    No request fails, but half are slow: recovery is not verified, and the latency SLO says why."""
+    (tmp_path / "firebreak.yaml").write_text(LATENCY_CONFIG)
+    fast, every = {"service": "checkout", "le": "0.3"}, {"service": "checkout", "le": "+Inf"}
+    prom_exporter.grow("http_requests_total", 100, OK)
+    prom_exporter.grow("http_request_duration_seconds_bucket", 50, fast)
+    prom_exporter.grow("http_request_duration_seconds_bucket", 100, every)
+    await prom_exporter.scraped(within=15)
+    for _ in range(3):
+        await prom_exporter.scraped(within=5)
+    settings = make_settings(slack, redis_url, prometheus_url=prometheus.url, config_file=tmp_path / "firebreak.yaml")
+    async with running(settings, slack) as bot:
+        incident = await declared(bot, "Checkout slow")
+        reply = await command(bot, "verify", incident)
+        assert "has not verifiably recovered: 1 not healthy" in reply["text"], reply
+        shown = json.dumps(reply["blocks"])
+        assert "*Requests under 300 ms* worst 50" in shown and "SLO 95.00%" in shown, shown
+        assert "Checked Success rate, Requests under 300 ms over 3 s" in shown, "user-facing, availability first"
+
+        prom_exporter.grow("http_request_duration_seconds_bucket", 100, fast)  # every request fast again
+        for _ in range(7):
+            await prom_exporter.scraped(within=5)
+        reply = await command(bot, "verify", incident)
+        assert "has recovered" in reply["text"], reply
+        (verified,) = [e.payload for e in await bot.fb.service.timeline(incident.id) if isinstance(e.payload, Verified)]
+        assert verified.slo == {"Success rate": 1, "Requests under 300 ms": 1}

@@ -40,9 +40,37 @@ def shown(reading: Reading, unit: str) -> str:
     return number(reading.value, unit)
 
 
+MOVED = 2.0
+"""A signal that moved by this factor or more since an hour or a day ago is flagged (up or down)."""
+
+
+def moved(s: SignalReading, then: Reading, label: str) -> str | None:
+    """How far the value moved since `then`, when it moved by MOVED or more. For an SLO signal (a share of good
+    events) what moves is its complement, the error share: 99.9% to 99% is ten times the errors."""
+    if s.now.value is None or then.value is None:
+        return None
+    now, before = (1 - s.now.value, 1 - then.value) if s.slo is not None else (s.now.value, then.value)
+    what = "errors " if s.slo is not None else ""
+    if abs(now - before) < 1e-12:
+        return None
+    if before == 0 or now == 0:
+        if now > before:
+            return f":small_red_triangle: {what}up from 0 vs {label}"
+        return f":small_red_triangle_down: {what}down to 0 vs {label}"
+    factor = now / before
+    if factor >= MOVED:
+        return f":small_red_triangle: {what}{factor:.2g}x vs {label}"
+    if factor <= 1 / MOVED:
+        return f":small_red_triangle_down: {what}{1 / factor:.2g}x lower vs {label}"
+    return None
+
+
 def signal_line(s: SignalReading) -> str:
     line = f"• *{escape(s.name)}* {shown(s.now, s.unit)} · 1 h ago {shown(s.hour_ago, s.unit)}"
     line += f" · 1 d ago {shown(s.day_ago, s.unit)}"
+    flags = [f for f in (moved(s, s.hour_ago, "1 h ago"), moved(s, s.day_ago, "1 d ago")) if f is not None]
+    if flags:
+        line += " · " + ", ".join(flags)
     if s.slo is not None:
         target = f"SLO {s.slo * 100:g}%"
         if s.burn_rate is None:
