@@ -16,6 +16,7 @@ from bot.core.recovery import judge
 from bot.models import Incident, Resolved, Verified
 from bot.models.evidence import SignalGroup
 from bot.render.mitigations import RESOLVE_ANYWAY_ACTION
+from bot.render.mrkdwn import ago
 from tests.conftest import free_port, make_settings
 from tests.harness import Harness, running
 from tests.prom_proc import Exporter, Prometheus
@@ -129,6 +130,9 @@ async def test_resolve_asks_until_errors_are_gone_for_the_window_then_verify_rec
         assert "has recovered" in reply["text"], reply
         assert "Verified recovery recorded at" in json.dumps(reply["blocks"])
         recovered = await bot.fb.service.get(second.id)
+        took = recovered.time_to_recover
+        assert took is not None and took == recovered.recovered_at - recovered.declared_at  # no alert: no impact start
+        assert f"{ago(took)} after it was declared." in json.dumps(reply["blocks"])
         assert recovered.recovered_at == bot.clock.now and recovered.is_open
         await command(bot, "verify", second)
         assert (await bot.fb.service.get(second.id)).recovered_at == recovered.recovered_at, "the first one counts"

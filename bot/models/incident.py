@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -127,6 +127,13 @@ class Incident(BaseModel):
     @property
     def is_open(self) -> bool:
         return self.status.is_open
+
+    @property
+    def time_to_recover(self) -> timedelta | None:
+        """From when users were first affected (else the declaration) to verified recovery: what MTTR averages."""
+        if self.recovered_at is None:
+            return None
+        return max(timedelta(0), self.recovered_at - (self.impact_started_at or self.declared_at))
 
     @property
     def flags(self) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.models import Incident
 from bot.models.evidence import Evidence, Health, LayerReading, Reading, Recovery, SignalGroup, SignalReading, Unmet
 from bot.render.blocks import Block, chunks, clip, context, fitting, section
-from bot.render.mrkdwn import escape, slack_time
+from bot.render.mrkdwn import ago, escape, slack_time
 
 HEALTH_ICON = {Health.HEALTHY: ":large_green_circle:", Health.SUSPECT: ":red_circle:", Health.UNKNOWN: ":white_circle:"}
 EVIDENCE_ACTION = "fb_evidence"
@@ -180,6 +180,9 @@ def recovery_reply(incident: Incident, recovery: Recovery) -> tuple[str, list[Bl
     if recovery.recovered:
         since = slack_time(incident.recovered_at) if incident.recovered_at else slack_time(recovery.at)
         text = f":large_green_circle: {incident.ref} has recovered: every SLO met over the window, every layer healthy."
-        return text, [section(text), context(f"Checked {checked}. Verified recovery recorded at {since}.")]
+        took = incident.time_to_recover
+        start = "impact started" if incident.impact_started_at else "it was declared"
+        after = f", {ago(took)} after {start}" if took is not None else ""
+        return text, [section(text), context(f"Checked {checked}. Verified recovery recorded at {since}{after}.")]
     text = f":red_circle: {incident.ref} has not verifiably recovered: {len(recovery.unmet)} not healthy."
     return text, [section(text), *chunks("*Not healthy*", recovery_lines(recovery)), context(f"Checked {checked}.")]
