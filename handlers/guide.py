@@ -12,7 +12,18 @@ from typing import Any
 from bot.core.catalogue import catalogue, suggest
 from bot.core.errors import UsageError
 from bot.core.guide import YES, Answer, choices, next_question, question_text
-from bot.core.guiding import Facts, Hint, gather_facts, hints, path_of, pre_answers, run_id
+from bot.core.guiding import (
+    Facts,
+    Hint,
+    answers_of,
+    asked,
+    gather_facts,
+    hints,
+    path_of,
+    pre_answers,
+    run_events,
+    run_id,
+)
 from bot.core.running import Running
 from bot.models import FIREBREAK, Actor, GuideAnswered, Incident, TimelineEvent
 from bot.render.guide import (
@@ -71,32 +82,33 @@ async def _facts(ctx: Context, incident: Incident, *, evidence: bool) -> Facts:
     )
 
 
+PRE_ANSWER_TRIES = 12
+"""Each try records one of the (at most four) answers the facts settle, or finds its version taken by a
+concurrent request and reads again."""
+
+
 async def _events(ctx: Context, incident: Incident, run: str) -> list[TimelineEvent]:
-    return [
-        e
-        for e in await ctx.service.timeline(incident.id)
-        if isinstance(e.payload, GuideAnswered) and e.payload.guide == run
-    ]
-
-
-def _payloads(events: list[TimelineEvent]) -> list[GuideAnswered]:
-    return [e.payload for e in events if isinstance(e.payload, GuideAnswered)]
+    return run_events(await ctx.service.timeline(incident.id), run)
 
 
 async def _record(ctx: Context, incident: Incident, run: str, version: int, step: int, a: Answer, by: Actor) -> bool:
-    """One answer at this version of the run; False when the version was taken (by this click before, or another)."""
-    payload = GuideAnswered(question=a.question, answer=a.answer, guide=run, step=step, basis=a.basis)
+    """One answer as this version of the run; False when the version was taken (by this click before, or another).
+    The op key is the version: of two requests answering at once, exactly one is recorded."""
+    payload = GuideAnswered(question=a.question, answer=a.answer, guide=run, step=step, basis=a.basis, version=version)
     event = TimelineEvent(at=ctx.service.evidence.clock(), actor=by, payload=payload)
     return await ctx.service.store.append(incident.id, event, f"guide:{incident.id}:{run}:v{version}")
 
 
 async def _pre_answer(ctx: Context, incident: Incident, run: str, given: dict[str, Hint]) -> list[TimelineEvent]:
-    """Record what the facts settle after the run's path, stopping where a version is already taken."""
-    events = await _events(ctx, incident, run)
-    path = path_of(_payloads(events))
-    for j, a in enumerate(pre_answers(given, path)):
-        if not await _record(ctx, incident, run, len(events) + j, len(path) + j, a, FIREBREAK):
-            break
+    """Record what the facts settle after the run's path, one version at a time; a version taken by a concurrent
+    request (the other click of a double click) is read back and the path recomputed, so both end on one path."""
+    for _ in range(PRE_ANSWER_TRIES):
+        events = await _events(ctx, incident, run)
+        path = path_of(answers_of(events))
+        todo = pre_answers(given, path, asked(events))
+        if not todo:
+            return events
+        await _record(ctx, incident, run, len(events), len(path), todo[0], FIREBREAK)
     return await _events(ctx, incident, run)
 
 
@@ -111,7 +123,7 @@ async def _reply(
     asking: int | None = None,
     stale: str | None = None,
 ) -> Reply:
-    path = path_of(_payloads(events))
+    path = path_of(answers_of(events))
     shown = path if asking is None else path[:asking]
     if facts is None and any(a.question == "change" and a.answer == YES for a in shown):
         facts = await _facts(ctx, incident, evidence=False)  # the change buttons: one LIST per kind
@@ -127,6 +139,7 @@ async def _reply(
         evidence=ctx.config.evidence,
         playbooks=_prefills(ctx, incident),
         changes=facts.changes if facts else None,
+        cluster=incident.scope.get("cluster"),
         max_nodes=ctx.config.mitigation.nodes.max_nodes,
         notes=facts.notes if facts else [],
         stale=stale,
@@ -157,21 +170,18 @@ def _click(action: dict[str, Any]) -> Click:
         raise UsageError("That button carries no guide answer; nothing was recorded.") from None
 
 
-def _taken(events: list[TimelineEvent], click: Click, actor: Actor) -> bool | None:
-    """Whether the click's version is taken: None (free), True (by this very click, repeated), False (by another
-    answer: the click came from an older view)."""
-    if len(events) == click.version:
-        return None
-    if len(events) < click.version:
-        return False
-    e = events[click.version]
-    p = e.payload
+def _taken(events: list[TimelineEvent], click: Click) -> bool | None:
+    """Whether the click's version is taken: None (free), True (by this same answer: the click repeated, or its
+    double), False (by another answer: the click came from an older view)."""
+    if len(events) <= click.version:
+        return None if len(events) == click.version else False
+    p = events[click.version].payload
     assert isinstance(p, GuideAnswered)
-    return e.actor == actor and p.step == click.step and p.answer == click.answer
+    return p.step == click.step and p.answer == click.answer
 
 
 def _moved_on(events: list[TimelineEvent], click: Click) -> str:
-    later = _payloads(events)[click.version :]
+    later = answers_of(events)[click.version :]
     said = "; ".join(f"{question_text(p.question)} {p.answer}" for p in later[:3]) or "its answers changed"
     return (
         f"That button was from an older view of this guide, which has moved on since ({said}). "
@@ -185,16 +195,16 @@ async def guide_answer(ctx: InteractionContext, action: dict[str, Any]) -> Reply
     click = _click(action)
     incident = await ctx.service.get(click.incident)
     events = await _events(ctx, incident, click.run)
-    taken = _taken(events, click, ctx.actor)
+    taken = _taken(events, click)
     if taken is None:
-        path = path_of(_payloads(events))
+        path = path_of(answers_of(events))
         question = next_question(path[: click.step]) if click.step <= len(path) else None
         if question is None or click.answer not in choices(question):
             raise UsageError("That answer doesn't fit the guide's questions; nothing was recorded.")
         answer = Answer(question, click.answer)
         if not await _record(ctx, incident, click.run, click.version, click.step, answer, ctx.actor):
             events = await _events(ctx, incident, click.run)
-            taken = _taken(events, click, ctx.actor)
+            taken = _taken(events, click)
     if taken is False:
         return await _reply(ctx, incident, click.run, events, click.hints, stale=_moved_on(events, click))
     events = await _pre_answer(ctx, incident, click.run, click.hints)

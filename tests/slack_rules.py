@@ -53,12 +53,26 @@ def check_blocks(blocks: Any, *, limit: int = MAX_BLOCKS) -> None:
             if not 0 < len(elements) <= 10:
                 raise SlackFailure("invalid_blocks")
         elif kind == "actions":
-            if not 0 < len(b.get("elements", [])) <= 25:
+            elements = b.get("elements", [])
+            if not 0 < len(elements) <= 25:
                 raise SlackFailure("invalid_blocks")
+            check_elements(elements)
         elif kind not in ("input", "divider"):
             raise SlackFailure("invalid_blocks")
     if limit == MAX_BLOCKS and total > MAX_BLOCKS_TEXT:
         raise SlackFailure("msg_blocks_too_long")
+
+
+def check_elements(elements: list[dict[str, Any]]) -> None:
+    """Slack's button rules (Block Kit reference, button element): an action_id "should be unique among all other
+    action_ids in the containing block" (a repeat is refused as invalid_blocks) and is at most 255 characters; a
+    value is at most 2000 characters and the button's text at most 75."""
+    ids = [str(e["action_id"]) for e in elements if e.get("action_id")]
+    if len(set(ids)) != len(ids) or any(len(i) > 255 for i in ids):
+        raise SlackFailure("invalid_blocks")
+    for e in elements:
+        if e.get("type") == "button" and (len(e.get("value", "")) > 2000 or len(e["text"]["text"]) > 75):
+            raise SlackFailure("invalid_blocks")
 
 
 def check_message(args: dict[str, Any], *, edit: bool = False) -> None:

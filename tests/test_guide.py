@@ -4,6 +4,7 @@ and a scenario is suggested when the incident's alert fits its hints."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +15,8 @@ import pytest
 from bot.core.catalogue import SHIPPED, GuideConfig, Scenario, catalogue, load_catalogue, matches, unresolved
 from bot.core.config import IncidentConfig, load_config
 from bot.core.errors import ConfigError
-from bot.models import GuideAnswered, Incident
+from bot.core.guide import Answer
+from bot.models import Actor, GuideAnswered, Incident
 from bot.models.alerts import AlertOrigin
 from bot.render.guide import answer_actions, guide_action
 from playbooks import discover
@@ -131,8 +133,14 @@ async def test_the_guide_walks_the_tree_records_each_answer_and_suggests_a_scena
     assert "`/incident verify`" in shown
     left = [e["action_id"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert not [a for a in left if a in answer_actions()], "the path ended"
-    assert left == [f"fb_guide_playbook_{i}" for i in (0, 1, 2, 3, 0)], "ids unique within each block"
-    plans = [e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert left.count("fb_guide_revise") == 4, "every answer can be given again"
+    plans = [
+        e
+        for b in message["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"].startswith("fb_guide_playbook_")
+    ]
     # The scenario's playbooks where impact is active; scale where it is saturation.
     shown_plans = [e["text"]["text"] for e in plans]
     assert shown_plans == ["Plan cordon", "Plan drain", "Plan scale", "Plan uncordon", "Plan scale"]
@@ -195,3 +203,50 @@ def test_the_example_configs_guide_scenario_loads_when_uncommented(tmp_path: Pat
     assert len(scenarios) == 11 and scenarios["cloud-quota-exhausted"].playbooks == ("scale",)
     names = [p.name for p in discover(config)]
     assert unresolved(scenarios.values(), config.evidence, names) == []
+
+
+async def test_two_requests_pre_answering_at_once_record_each_answer_once(bot: Harness) -> None:
+    """The double click's two jobs both go on to record what the facts settle: each version is taken by exactly one
+    of them (the real store's append, keyed by the version), and both read back the same whole path."""
+    from bot.core.guiding import Hint, path_of, run_events
+    from bot.core.jobs import Op
+    from handlers.guide import _pre_answer, _record
+    from handlers.registry import InteractionContext
+
+    await bot.run("declare sev2 Checkout errors")
+    (incident,) = await bot.fb.service.list_open()
+    contexts = [
+        InteractionContext(bot.fb.service, None, "UBOB", incident.channel_id or "", Op.fresh())  # type: ignore[arg-type]
+        for _ in range(2)
+    ]
+    taken = await asyncio.gather(
+        *(
+            _record(c, incident, "r1", 0, 0, Answer("impact", a), Actor.user("UBOB"))
+            for c, a in zip(contexts, ("yes", "no"), strict=True)
+        )
+    )
+    assert sorted(taken) == [False, True], "one version, one answer"
+    given = {"layer": Hint("gpu", "suspect: gpu"), "change": Hint("no", "none"), "saturation": Hint("yes", "queue")}
+    ends = await asyncio.gather(*(_pre_answer(c, incident, "r1", given) for c in contexts))
+    paths = [[(a.question, a.answer) for a in path_of([e.payload for e in end])] for end in ends]  # type: ignore[misc]
+    assert paths[0] == paths[1] and [q for q, _ in paths[0]] == ["impact", "layer", "change", "saturation"]
+    events = run_events(await bot.fb.service.timeline(incident.id), "r1")
+    versions = [e.payload.version for e in events]  # type: ignore[union-attr]
+    assert versions == [0, 1, 2, 3], "each answer recorded once"
+
+
+def test_a_click_fits_slacks_button_value_limit_whatever_the_bases_say() -> None:
+    from bot.core.guiding import BASIS_CHARS, Hint
+    from bot.render.guide import VALUE_LIMIT, Click, decode, encode
+
+    long = "Задержка ответа модели выше порога; " * 10
+    hints = {q: Hint(a, long[:BASIS_CHARS]) for q, a in (("impact", "yes"), ("layer", "gpu"), ("change", "no"))}
+    hints["saturation"] = Hint("yes", "x" * BASIS_CHARS)
+    click = Click(12345, "a1b2c3d4e5", 7, 3, "yes", hints)
+    value = encode(click)
+    assert len(value) <= VALUE_LIMIT
+    back = decode(value)
+    assert (back.incident, back.run, back.version, back.step, back.answer) == (12345, "a1b2c3d4e5", 7, 3, "yes")
+    assert {q: h.answer for q, h in back.hints.items()} == {q: h.answer for q, h in hints.items()}
+    short = encode(Click(1, "r", 0, 0, "no", {"impact": Hint("no", "every SLO met")}))
+    assert decode(short).hints["impact"].basis == "every SLO met", "a basis that fits travels whole"

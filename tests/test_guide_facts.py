@@ -92,10 +92,10 @@ async def test_the_guide_pre_answers_from_evidence_and_changes_and_the_ic_can_an
     await bot.run("guide", channel=incident.channel_id)
     message = bot.slack.responses[-1]
     shown = text_of(message)
-    assert "*Is user impact active right now?* yes _(firebreak, from the facts: Success rate 0.95" in shown
+    assert "*Is user impact active right now?* yes (firebreak, from the facts: Success rate 0.95" in shown
     assert "below its SLO 0.999 (burn 5" in shown
-    assert "*Which layer is failing?* gpu _(firebreak, from the facts: suspect: app (App 5xx share), gpu" in shown
-    assert "*Did something change recently in the scope?* yes _(firebreak, from the facts: 2 change(s)" in shown
+    assert "*Which layer is failing?* gpu (firebreak, from the facts: suspect: app (App 5xx share), gpu" in shown
+    assert "*Did something change recently in the scope?* yes (firebreak, from the facts: 2 change(s)" in shown
     assert "Deployment serving/checkout revision 2" in shown
     assert "rolled out revision 2 (current)" in shown, "the change itself, with its buttons"
     labels = [e["text"]["text"] for e in elements(message)]
@@ -127,7 +127,7 @@ async def test_the_guide_pre_answers_from_evidence_and_changes_and_the_ic_can_an
     after = bot.slack.responses[-1]
     shown = text_of(after)
     assert "*Did something change recently in the scope?* no\nNo recent change" in shown
-    assert "*Is it saturation or a failing dependency?* yes _(firebreak, from the facts: past threshold: " in shown
+    assert "*Is it saturation or a failing dependency?* yes (firebreak, from the facts: past threshold: " in shown
     assert "GPU utilization (DCGM)" in shown
     assert "Plan scale" in [e["text"]["text"] for e in elements(after)]
     events = await guide_events(bot, incident)
@@ -146,18 +146,46 @@ async def test_the_guide_pre_answers_from_evidence_and_changes_and_the_ic_can_an
         if isinstance(e.payload, GuideAnswered) and e.payload.basis
     )
 
-    # Someone else clicks "yes" on the older view: nothing is recorded, and they see the guide as it stands.
-    await press(bot, incident, choice["yes"], user="UCAROL")
+    # A late click on "yes" from the older view: nothing is recorded, and the guide shows as it stands.
+    await press(bot, incident, choice["yes"])
     await bot.settle()
     stale = bot.slack.responses[-1]
     assert "That button was from an older view of this guide" in text_of(stale)
     assert "(Did something change recently in the scope? no; Is it saturation" in text_of(stale)
     assert await guide_events(bot, incident) == events
     # So does "Answer differently" from the first view.
-    await press(bot, incident, revise, user="UCAROL")
+    await press(bot, incident, revise)
     await bot.settle()
     assert "older view" in text_of(bot.slack.responses[-1])
     assert await guide_events(bot, incident) == events
+
+    # The IC re-answers the layer. The change question, which the IC answered in this run, is asked again with the
+    # facts' suggestion instead of being answered over the IC; saturation, never the IC's, is answered again.
+    layer = [e for e in elements(after) if e["text"]["text"] == "Answer differently"][1]
+    await press(bot, incident, layer)
+    await bot.settle()
+    app = {e["text"]["text"]: e for e in elements(bot.slack.responses[-1])}["app"]
+    await press(bot, incident, app)
+    await bot.settle()
+    asking = bot.slack.responses[-1]
+    assert "*Did something change recently in the scope?*\nThe facts suggest *yes*" in text_of(asking)
+    assert (await guide_events(bot, incident))[5:] == [("layer", "app", "UBOB", False)]
+    no = {e["text"]["text"]: e for e in elements(asking)}["no"]
+    await press(bot, incident, no)
+    await bot.settle()
+    assert (await guide_events(bot, incident))[6:] == [
+        ("change", "no", "UBOB", False),
+        ("saturation", "yes", "firebreak", True),
+    ]
+    timeline = await bot.fb.service.timeline(incident.id)
+    answers = [e.payload for e in timeline if isinstance(e.payload, GuideAnswered)]
+    assert [a.version for a in answers] == list(range(8)), "each version recorded once"
+    assert [(a.question, a.answer) for a in path_of(answers)] == [
+        ("impact", "yes"),
+        ("layer", "app"),
+        ("change", "no"),
+        ("saturation", "yes"),
+    ]
 
 
 async def test_without_prometheus_or_a_cluster_the_guide_asks_and_says_what_it_could_not_read(
@@ -172,5 +200,5 @@ async def test_without_prometheus_or_a_cluster_the_guide_asks_and_says_what_it_c
         assert "The facts suggest" not in text_of(message)
         said = context_of(message)
         assert "Left out: " in said and "evidence: The evidence panel needs Prometheus" in said
-        assert "changes: Kubernetes: " in said
+        assert "changes: the incident's scope names no namespace" in said
         assert await guide_events(bot, incident) == []

@@ -113,8 +113,15 @@ async def test_changes_lists_rollouts_syncs_and_a_split_pool_newest_first(bot: H
 async def test_a_change_button_posts_a_rollback_plan_for_approval(bot: Harness, kube: KubeStandIn) -> None:
     incident = await scoped(bot)
     reply = await changes(bot, incident)
-    rollback = next(v for v in values(reply) if '"rollback"' in v and "revision=" not in v)
-    answer = await click(bot, incident, reply, CHANGE, "UBOB", value=rollback)
+    (element,) = [
+        e
+        for b in reply["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if '"rollback"' in e["value"] and "revision=" not in e["value"]
+    ]
+    assert element["action_id"].startswith(CHANGE + "_"), "ids unique within the block"
+    answer = await click(bot, incident, reply, element["action_id"], "UBOB", value=element["value"])
     assert "Plan M1" in answer and "for approval" in answer
     m = await bot.fb.service.mitigation.get(incident.id, 1)
     assert m.playbook == "rollback" and m.state is MitigationState.PENDING

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from bot.core.errors import FirebreakError
 from bot.core.evidence import EvidenceGathering
@@ -51,8 +52,20 @@ def run_id(op_key: str) -> str:
     return hashlib.sha256(op_key.encode()).hexdigest()[:10]
 
 
-def run_events(events: Sequence[TimelineEvent], run: str) -> list[GuideAnswered]:
-    return [e.payload for e in events if isinstance(e.payload, GuideAnswered) and e.payload.guide == run]
+def run_events(events: Sequence[TimelineEvent], run: str) -> list[TimelineEvent]:
+    """A run's answers in the order they were recorded (by version)."""
+    found = [(e, e.payload) for e in events if isinstance(e.payload, GuideAnswered) and e.payload.guide == run]
+    ordered = sorted(enumerate(found), key=lambda ip: ip[1][1].version if ip[1][1].version is not None else ip[0])
+    return [e for _, (e, _) in ordered]
+
+
+def answers_of(events: Sequence[TimelineEvent]) -> list[GuideAnswered]:
+    return [e.payload for e in events if isinstance(e.payload, GuideAnswered)]
+
+
+def asked(events: Sequence[TimelineEvent]) -> set[str]:
+    """Questions a person answered in this run: the facts suggest for them but never answer them again."""
+    return {e.payload.question for e in events if isinstance(e.payload, GuideAnswered) and e.actor.is_person}
 
 
 def path_of(answers: Sequence[GuideAnswered]) -> tuple[Answer, ...]:
@@ -142,12 +155,15 @@ def hints(facts: Facts, config: EvidenceConfig) -> dict[str, Hint]:
     return found
 
 
-def pre_answers(given: dict[str, Hint], path: tuple[Answer, ...] = ()) -> tuple[Answer, ...]:
-    """The answers the facts settle after `path`, in order, up to the first question they leave open."""
+def pre_answers(
+    given: dict[str, Hint], path: tuple[Answer, ...] = (), answered: set[str] | None = None
+) -> tuple[Answer, ...]:
+    """The answers the facts settle after `path`, in order, up to the first question they leave open or that a
+    person has answered in this run (asked again, with the facts' suggestion)."""
     answers: list[Answer] = []
     while (question := next_question((*path, *answers))) is not None:
         hint = given.get(question)
-        if hint is None or hint.answer not in choices(question):
+        if hint is None or hint.answer not in choices(question) or question in (answered or set()):
             break
         answers.append(Answer(question, hint.answer, hint.basis))
     return tuple(answers)
@@ -176,8 +192,11 @@ async def gather_facts(
         if clusters is None:
             facts.notes.append("changes: no cluster is configured")
             return
+        if "namespace" not in incident.scope:
+            facts.notes.append("changes: the incident's scope names no namespace (`/incident changes` reads one)")
+            return
         try:
-            cluster = await clusters.get(None)
+            cluster = await clusters.get(incident.scope.get("cluster"))
             facts.changes = await what_changed(
                 cluster,
                 cluster_name=cluster.name,
@@ -189,10 +208,17 @@ async def gather_facts(
         except FirebreakError as exc:
             facts.notes.append(f"changes: {exc}")
 
-    tasks = [read_changes(), *([read_evidence()] if evidence_wanted else [])]
+    tasks = {"changes": read_changes(), **({"evidence": read_evidence()} if evidence_wanted else {})}
+    done: set[str] = set()
+
+    async def run(name: str, task: Coroutine[Any, Any, None]) -> None:
+        await task
+        done.add(name)
+
     try:
         async with asyncio.timeout(FACTS_SECONDS):
-            await asyncio.gather(*tasks)
+            await asyncio.gather(*(run(n, t) for n, t in tasks.items()))
     except TimeoutError:
-        facts.notes.append(f"what had not answered within {FACTS_SECONDS:g} s is left out")
+        late = ", ".join(sorted(set(tasks) - done))
+        facts.notes.append(f"{late}: no answer within {FACTS_SECONDS:g} s")
     return facts

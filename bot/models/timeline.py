@@ -239,6 +239,9 @@ class GuideAnswered(_Payload):
     basis: str = ""
     """Set when firebreak answered from the evidence or the change history: what it read (the IC can answer
     differently)."""
+    version: int | None = None
+    """Which of the run's answers this is (0, 1, ...; each recorded once): a run's answers are ordered by it, not
+    by time, as replicas' clocks differ."""
 
 
 Payload = Annotated[

@@ -47,10 +47,20 @@ class Click:
     hints: dict[str, Hint] = field(default_factory=dict)
 
 
+VALUE_LIMIT = 2000
+"""Slack refuses a button value longer than this (in characters)."""
+
+
 def encode(click: Click) -> str:
-    hints = {q: [h.answer, h.basis] for q, h in click.hints.items()}
-    raw = {"i": click.incident, "g": click.run, "v": click.version, "k": click.step, "a": click.answer, "h": hints}
-    return json.dumps(raw, separators=(",", ":"))
+    """The click as a button value, within Slack's limit: bases are shortened, then dropped, to fit (the answers
+    they back always travel)."""
+    raw: dict[str, Any] = {"i": click.incident, "g": click.run, "v": click.version, "k": click.step, "a": click.answer}
+    for keep in (None, 60, 0):
+        raw["h"] = {q: [h.answer, h.basis if keep is None else h.basis[:keep]] for q, h in click.hints.items()}
+        value = json.dumps(raw, separators=(",", ":"), ensure_ascii=False)
+        if len(value) <= VALUE_LIMIT:
+            return value
+    raise ValueError("a guide click does not fit in a button value")  # four answers without bases always fit
 
 
 def decode(value: str) -> Click:
@@ -121,7 +131,7 @@ def _change_blocks(view: GuideView) -> list[Block]:
 def _answered(view: GuideView, step: int, a: Answer) -> list[Block]:
     line = f"*{escape(question_text(a.question))}* {escape(a.answer)}"
     if a.basis:
-        line += f" _(firebreak, from the facts: {escape(a.basis)})_"
+        line += f" (firebreak, from the facts: {escape(a.basis)})"
     line += f"\n{advice(a)}"
     extra: list[Block] = []
     if a.question == "impact" and a.answer == YES:
@@ -142,11 +152,8 @@ def _answered(view: GuideView, step: int, a: Answer) -> list[Block]:
         extra = _change_blocks(view)
     elif a.question == "saturation" and a.answer == YES:
         extra = _playbook_buttons(view, ["scale"])
-    blocks = [section(clip(line, 2900)), *extra]
-    if a.basis:
-        revise = Click(view.incident_id, view.run, view.version, step, hints=view.hints)
-        blocks.append(actions(button(REVISE_ACTION, "Answer differently", encode(revise))))
-    return blocks
+    revise = Click(view.incident_id, view.run, view.version, step, hints=view.hints)
+    return [section(clip(line, 2900)), *extra, actions(button(REVISE_ACTION, "Answer differently", encode(revise)))]
 
 
 def guide_blocks(view: GuideView) -> tuple[str, list[Block]]:

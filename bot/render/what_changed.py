@@ -11,6 +11,13 @@ from bot.core.what_changed import Change, Changes, Mitigation, PoolSplit, Rollou
 from bot.render.blocks import Block, actions, button, clip, context, section
 
 CHANGE_ACTION = "fb_change_mitigate"
+CHANGE_BUTTONS = 4
+"""A change's buttons are `fb_change_mitigate_0`, `_1`, ...: Slack refuses two buttons with one action_id in a
+block (buttons posted before carry the bare id, still answered)."""
+
+
+def change_actions() -> tuple[str, ...]:
+    return (CHANGE_ACTION, *(f"{CHANGE_ACTION}_{i}" for i in range(CHANGE_BUTTONS)))
 VALUE_LIMIT = 2000
 """Slack refuses a button value longer than this."""
 MAX_LINES = 15
@@ -76,8 +83,9 @@ def button_value(incident_id: int, m: Mitigation, cluster: str | None) -> tuple[
 
 
 def change_buttons(incident_id: int, change: Change, cluster: str | None, max_nodes: int) -> tuple[Block | None, str]:
-    elements, notes = [], []
-    for m in suggestion(change, max_nodes):
+    elements: list[Block] = []
+    notes: list[str] = []
+    for m in suggestion(change, max_nodes)[:CHANGE_BUTTONS]:
         value, sent = button_value(incident_id, m, cluster)
         label = f"{m.playbook} {sent.params.get('revision', '')}".strip()
         if m.playbook == "cordon":
@@ -86,7 +94,7 @@ def change_buttons(incident_id: int, change: Change, cluster: str | None, max_no
             total = len(change.groups[0].nodes) if isinstance(change, PoolSplit) else len(named)
             if len(named) < total:
                 notes.append(f"The cordon button names the first {len(named)} of {total} nodes (a request's limit).")
-        elements.append(button(CHANGE_ACTION, label[:75], value))
+        elements.append(button(f"{CHANGE_ACTION}_{len(elements)}", label[:75], value))
     return (actions(*elements) if elements else None), " ".join(notes)
 
 
