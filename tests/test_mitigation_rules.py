@@ -199,3 +199,25 @@ async def test_deploy_freeze_shows_in_topic_and_summary_until_undone(
         assert policy == {"automated": {"prune": True, "selfHeal": True}}, "restored exactly"
         assert not kube.get("kustomizations", "payments-infra", "flux-system")["spec"].get("suspend")
         assert "FREEZE" not in channel.topic and (await bot.fb.service.get(inc.id)).active == ()
+
+
+def test_the_resolve_prompt_with_several_mitigations_in_force_is_a_message_slack_accepts() -> None:
+    """One Undo button per mitigation in force, each with its own action_id (Slack refuses a block holding two
+    buttons with one id), every one answered by the Undo handler."""
+    from datetime import UTC, datetime
+
+    from bot.models import ActiveMitigation, Incident
+    from bot.render.mitigations import resolve_prompt, undo_actions
+    from handlers.mitigate import handlers as mitigate_handlers
+    from tests.slack_rules import check_blocks
+
+    active = tuple(ActiveMitigation(number=n, playbook="cordon", label=f"cordon node-{n}") for n in range(1, 6))
+    incident = Incident(
+        id=3, title="GPU nodes flapping", severity=2, declared_at=datetime.now(UTC), declared_by="U1", active=active
+    )
+    blocks = resolve_prompt(incident, "fixed")
+    check_blocks(blocks)
+    row = [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
+    assert [e["text"]["text"] for e in row] == ["Undo M1", "Undo M2", "Undo M3", "Undo M4", "Resolve anyway"]
+    registered = {a.action_id for a in mitigate_handlers.actions}
+    assert {e["action_id"] for e in row[:4]} <= set(undo_actions()) <= registered

@@ -60,7 +60,7 @@ async def test_due_reminder_then_missed_then_escalated(bot: Harness) -> None:
     await bot.advance(minutes=1, seconds=1)
     (first,) = reminders(bot, inc)
     assert first["text"].startswith("<@UALICE> a status update for INC-1 is due (none has been posted yet)")
-    assert set(buttons(first)) == {"fb_post_update", "fb_snooze"}
+    assert set(buttons(first)) == {"fb_post_update", "fb_snooze_0", "fb_snooze_1"}
     await bot.advance(minutes=10)
     first, second = reminders(bot, inc)
     assert buttons(first) == {} and "missed" in text_of(first), "the unanswered one loses its buttons"
@@ -82,9 +82,9 @@ async def test_snooze_and_update_answer_the_reminder(bot: Harness) -> None:
     inc = await declare(bot)
     await bot.advance(minutes=31)
     (reminder,) = reminders(bot, inc)
-    snooze = buttons(reminder)["fb_snooze"]
+    snooze = buttons(reminder)["fb_snooze_0"]
     assert snooze["value"] == f"{inc.id}:10"
-    reply = await click(bot, inc, reminder, "fb_snooze", "UBOB")
+    reply = await click(bot, inc, reminder, "fb_snooze_0", "UBOB")
     assert "Snoozed 10 min" in reply
     (reminder,) = reminders(bot, inc)
     assert buttons(reminder) == {} and "snoozed 10 min by <@UBOB>" in text_of(reminder)
@@ -238,7 +238,7 @@ async def test_a_stale_snooze_button_does_not_undo_an_update(bot: Harness) -> No
     due = (await bot.fb.service.get(inc.id)).next_update_due
     assert due is not None
     assert f"next update {due:%H:%M} UTC" in bot.slack.channels[inc.channel_id or ""].topic
-    reply = await click(bot, inc, reminder, "fb_snooze", "UBOB", value=f"{inc.id}:10")
+    reply = await click(bot, inc, reminder, "fb_snooze_0", "UBOB", value=f"{inc.id}:10")
     assert "answered already" in reply
     assert (await bot.fb.service.get(inc.id)).next_update_due == due
 

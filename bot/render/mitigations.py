@@ -15,6 +15,15 @@ from bot.render.mrkdwn import slack_time
 APPROVE_ACTION = "fb_mit_approve"
 REJECT_ACTION = "fb_mit_reject"
 UNDO_ACTION = "fb_mit_undo"
+UNDO_BUTTONS = 4
+"""The resolve prompt's Undo buttons are `fb_mit_undo_0` ... `_3`: Slack refuses two buttons with one action_id
+in a block."""
+
+
+def undo_actions() -> tuple[str, ...]:
+    return (UNDO_ACTION, *(f"{UNDO_ACTION}_{i}" for i in range(UNDO_BUTTONS)))
+
+
 MITIGATE_ACTION = "fb_mitigate"
 RESOLVE_ANYWAY_ACTION = "fb_resolve_anyway"
 SHOWN = 25
@@ -210,7 +219,10 @@ def resolve_prompt(incident: Incident, summary: str, recovery: Recovery | None =
         )
         blocks += chunks(head, recovery_lines(recovery))
         blocks.append(context("Wait and run `verify` again, or resolve anyway: the override goes in the timeline."))
-    undo = [button(UNDO_ACTION, f"Undo M{a.number}", f"{incident.id}:{a.number}") for a in incident.active[:4]]
+    undo = [
+        button(f"{UNDO_ACTION}_{i}", f"Undo M{a.number}", f"{incident.id}:{a.number}")
+        for i, a in enumerate(incident.active[:UNDO_BUTTONS])
+    ]
     anyway = button(
         RESOLVE_ANYWAY_ACTION, "Resolve anyway", json.dumps({"incident": incident.id, "summary": summary[:1500]})
     )

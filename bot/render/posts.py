@@ -29,6 +29,15 @@ from bot.render.timeline import event_text, who
 CLAIM_IC_ACTION = "fb_claim_ic"
 POST_UPDATE_ACTION = "fb_post_update"
 SNOOZE_ACTION = "fb_snooze"
+SNOOZE_BUTTONS = 3
+"""A reminder's snooze buttons are `fb_snooze_0`, `_1`, ...: Slack refuses two buttons with one action_id in a
+block (reminders posted before carry the bare id, still answered)."""
+
+
+def snooze_actions() -> tuple[str, ...]:
+    return (SNOOZE_ACTION, *(f"{SNOOZE_ACTION}_{i}" for i in range(SNOOZE_BUTTONS)))
+
+
 TOPIC_LIMIT = 250
 
 
@@ -116,7 +125,10 @@ def reminder(post: Post, config: IncidentConfig) -> tuple[str, list[Block]]:
     if p.late_seconds >= config.reminders.late_seconds:
         late = ago(timedelta(seconds=p.late_seconds))
         blocks.append(context(f"This reminder is {late} late: firebreak was not running when it came due."))
-    snoozes = [button(SNOOZE_ACTION, f"Snooze {m} min", f"{incident.id}:{m}") for m in config.reminders.snooze_minutes]
+    snoozes = [
+        button(f"{SNOOZE_ACTION}_{i}", f"Snooze {m} min", f"{incident.id}:{m}")
+        for i, m in enumerate(config.reminders.snooze_minutes[:SNOOZE_BUTTONS])
+    ]
     blocks.append(
         actions({**button(POST_UPDATE_ACTION, "Post update", str(incident.id)), "style": "primary"}, *snoozes)
     )
