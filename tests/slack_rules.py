@@ -5,12 +5,14 @@
   (docs.slack.dev/reference/block-kit/blocks). Too many or too long answers `invalid_blocks`.
 - the text of all blocks together: Slack answers `msg_blocks_too_long` somewhere past ~11-13k characters
   (measured by others; undocumented), so the stand-in refuses past 12,000.
+- image blocks: refused unless the stand-in's file checks pass (tests/slack_files.py).
 - chat.update and chat.postEphemeral refuse `text` over 4,000 characters with `msg_too_long`;
   chat.postMessage truncates past 40,000 and warns.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -27,7 +29,10 @@ class SlackFailure(Exception):
         self.code = code
 
 
-def check_blocks(blocks: Any, *, limit: int = MAX_BLOCKS) -> None:
+def check_blocks(
+    blocks: Any, *, limit: int = MAX_BLOCKS, images: Callable[[dict[str, Any]], None] | None = None
+) -> None:
+    """`images` checks an image block (the files it names live in the stand-in); without it, one is refused."""
     if blocks is None:
         return
     if not isinstance(blocks, list) or len(blocks) > limit:
@@ -57,6 +62,10 @@ def check_blocks(blocks: Any, *, limit: int = MAX_BLOCKS) -> None:
             if not 0 < len(elements) <= 25:
                 raise SlackFailure("invalid_blocks")
             check_elements(elements)
+        elif kind == "image":
+            if images is None:
+                raise SlackFailure("invalid_blocks")
+            images(b)
         elif kind not in ("input", "divider"):
             raise SlackFailure("invalid_blocks")
     if limit == MAX_BLOCKS and total > MAX_BLOCKS_TEXT:
@@ -75,9 +84,11 @@ def check_elements(elements: list[dict[str, Any]]) -> None:
             raise SlackFailure("invalid_blocks")
 
 
-def check_message(args: dict[str, Any], *, edit: bool = False) -> None:
+def check_message(
+    args: dict[str, Any], *, edit: bool = False, images: Callable[[dict[str, Any]], None] | None = None
+) -> None:
     """A message's blocks, and its text where Slack refuses (edits and ephemeral messages) rather than truncates."""
-    check_blocks(args.get("blocks"))
+    check_blocks(args.get("blocks"), images=images)
     if edit and len(str(args.get("text") or "")) > MAX_EDIT_TEXT:
         raise SlackFailure("msg_too_long")
 

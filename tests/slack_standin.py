@@ -1,13 +1,12 @@
 """A Slack Web API stand-in for tests and local runs, reached through the client's base_url.
 
-It keeps channels and messages (with their metadata, returned only to include_all_metadata), answers
-in Slack's shapes, and enforces the Slack semantics firebreak
-relies on: bearer-token auth (invalid_auth), channel names (name_taken, invalid_name_specials),
-channel ids (only chat.postMessage and chat.postEphemeral take a #name; chat.update, conversations.*
-answer channel_not_found to one, as Slack does), membership (not_in_channel for a bot outside a
-channel, already_in_channel), message existence for chat.update, Block Kit size limits
-(invalid_blocks), cursor pagination of conversations.list, and rate limits (HTTP 429 with Retry-After).
-Errors can be scripted per method. response_url posts land on /response/<id> and are recorded too.
+It keeps channels, messages (with their metadata, returned only to include_all_metadata) and uploaded files
+(tests/slack_files.py), answers in Slack's shapes, and enforces the Slack semantics firebreak relies on: bearer-token
+auth (invalid_auth), channel names (name_taken, invalid_name_specials), channel ids (only chat.postMessage and
+chat.postEphemeral take a #name; chat.update, conversations.* answer channel_not_found to one, as Slack does),
+membership (not_in_channel for a bot outside a channel, already_in_channel), message existence for chat.update,
+Block Kit size limits and image files (invalid_blocks), cursor pagination of conversations.list, and rate limits
+(HTTP 429 with Retry-After). Errors can be scripted per method. response_url posts land on /response/<id>.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.slack_files import Files
 from tests.slack_groups import UserGroups
 from tests.slack_rules import (
     MAX_MODAL_BLOCKS,
@@ -71,12 +71,13 @@ class Scripted:
     retry_after: int | None = None
 
 
-class SlackStandIn(UserGroups):
+class SlackStandIn(UserGroups, Files):
     def __init__(self, bot_token: str = "xoxb-test-token", app_token: str = "xapp-test-token") -> None:
         self.bot_token = bot_token
         self.app_token = app_token
         self.channels: dict[str, Channel] = {}
         self.groups: dict[str, set[str]] = {}
+        self.files = {}
         self.calls: list[Call] = []
         self.responses: list[dict[str, Any]] = []
         self.failures: dict[str, list[Scripted]] = {}
@@ -137,6 +138,7 @@ class SlackStandIn(UserGroups):
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{rid}", self._response_url)
+        app.router.add_post("/upload/v1/{file_id}", self.upload_bytes)
         app.router.add_get("/socket", self.socket.handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -304,14 +306,9 @@ class SlackStandIn(UserGroups):
             raise SlackFailure("not_in_channel")
         if not args.get("text") and not args.get("blocks"):
             raise SlackFailure("no_text")
-        check_message(args)
-        message = {
-            "type": "message",
-            "user": BOT_USER,
-            "text": args.get("text", ""),
-            "ts": self._ts(),
-            "blocks": args.get("blocks"),
-        }
+        check_message(args, images=self.check_image)
+        message = {"type": "message", "user": BOT_USER, "text": args.get("text", ""), "ts": self._ts()}
+        message["blocks"] = args.get("blocks")
         if args.get("metadata"):
             metadata = args["metadata"]
             message["metadata"] = json.loads(metadata) if isinstance(metadata, str) else metadata
@@ -324,7 +321,7 @@ class SlackStandIn(UserGroups):
 
     def m_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
         ch = self._channel(args)
-        check_message(args, edit=True)
+        check_message(args, edit=True, images=self.check_image)
         for m in ch.messages:
             if m["ts"] == args.get("ts"):
                 if m["user"] != BOT_USER:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -9,7 +10,7 @@ from functools import partial
 from typing import Any
 
 import aiohttp
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -70,6 +71,12 @@ RECOVERY_WINDOW_SECONDS = 7 * 3600
 """... posted within the last 7 hours (jobs are retried for 6)."""
 
 
+IMAGE_RETRY_SECONDS = (1.0, 3.0)
+"""A message showing a file Slack is still processing (just uploaded) can be refused with invalid_blocks: post
+again after these waits; past them, the panel posts without its image."""
+NO_IMAGE = "No chart: Slack would not show the uploaded image (invalid_blocks)."
+
+
 def is_channel_id(ref: str) -> bool:
     return ref[:1] in ("C", "G") and ref.isalnum() and ref.isupper()
 
@@ -83,6 +90,7 @@ class SlackChat:
         self._bot_user: str | None = None
         self.pace: Callable[[str], Awaitable[None]] | None = None
         """Waits for the channel's next posting slot (RedisPacer.wait); the composition root sets it."""
+        self.image_retry: Sequence[float] = IMAGE_RETRY_SECONDS
 
     async def _call(self, method: str, where: str, fn: Callable[[], Awaitable[Any]], ignore: Sequence[str] = ()) -> Any:
         try:
@@ -215,9 +223,42 @@ class SlackChat:
 
     async def post(self, channel: str, post: Post, *, key: str | None = None, recover: bool = False) -> str:
         text, blocks = render_post(post, self.config)
-        return await self._send(
-            channel, text, blocks, key=key, recover=recover, thread_ts=post.thread_ts, unfurl_links=False
-        )
+        send = partial(self._send, channel, key=key, thread_ts=post.thread_ts, unfurl_links=False)
+        if post.evidence is None or post.evidence.chart is None:
+            return await send(text, blocks, recover=recover)
+        for delay in (*self.image_retry, None):
+            try:
+                return await send(text, blocks, recover=recover)
+            except ChatError as exc:
+                if exc.code != "invalid_blocks":
+                    raise
+                if delay is None:
+                    break
+                log.info("slack refused the evidence image (still processing?); posting again in %g s", delay)
+                await asyncio.sleep(delay)
+                recover = False  # refused: nothing was posted, there is no earlier post to look for
+        without = post.evidence.model_copy(update={"chart": None, "chart_note": NO_IMAGE})
+        text, blocks = render_post(post.model_copy(update={"evidence": without}), self.config)
+        return await send(text, blocks, recover=False)
+
+    async def upload_image(self, filename: str, title: str, alt_text: str, data: bytes) -> str:
+        """files.getUploadURLExternal, the bytes to the URL it gives, then files.completeUploadExternal with no
+        channel (slack_sdk's files_upload_v2): the file stays private to firebreak and a message shows it by id.
+        The message's image block carries `alt_text`, for screen readers."""
+
+        async def upload() -> Any:
+            try:
+                return await self.client.files_upload_v2(content=data, filename=filename, title=title)
+            except SlackApiError as exc:  # either Web API call; name the one that refused
+                method = str(exc.response.api_url).rsplit("/", 1)[-1] or "files.getUploadURLExternal"
+                raise chat_error(exc, method, "Slack") from None
+            except SlackRequestError as exc:  # the upload URL answered other than 200
+                raise ChatError(
+                    f"Slack refused the image's bytes ({exc})"[:400], code="upload_failed", method="upload"
+                ) from None
+
+        resp = await self._call("files.upload_v2", "Slack", upload)
+        return str(resp["files"][0]["id"])
 
     async def _send(
         self,

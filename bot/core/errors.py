@@ -85,3 +85,7 @@ class MetricsError(FirebreakError):
         super().__init__(message)
         self.query = query
         self.reason = reason or message
+
+
+class ChartError(FirebreakError):
+    """Drawing a chart failed or took too long; the message says which (the panel is posted without it)."""

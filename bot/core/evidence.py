@@ -9,9 +9,10 @@ from collections.abc import Awaitable
 from datetime import datetime, timedelta
 
 from bot.core.errors import MetricsError, UsageError
+from bot.core.evidence_chart import Charting
 from bot.core.evidence_config import EvidenceConfig, LayerCheck, Signal, fill
 from bot.core.jobs import Op
-from bot.core.ports import Chat, Clock, IncidentStore, MetricsSource, Sample
+from bot.core.ports import ChartRenderer, Chat, Clock, IncidentStore, MetricsSource, Sample
 from bot.core.publishing import channel_of
 from bot.models import Actor, EvidenceShared, Incident, Post, PostKind, TimelineEvent
 from bot.models.evidence import Direction, Evidence, Health, LayerReading, Reading, SignalReading, Skipped
@@ -58,20 +59,34 @@ class EvidenceGathering:
     """Asks the metrics source for an incident's evidence; without one, says how to set it up."""
 
     def __init__(
-        self, config: EvidenceConfig, source: MetricsSource | None, store: IncidentStore, chat: Chat, clock: Clock
+        self,
+        config: EvidenceConfig,
+        source: MetricsSource | None,
+        store: IncidentStore,
+        chat: Chat,
+        clock: Clock,
+        renderer: ChartRenderer | None = None,
     ) -> None:
         self.config = config
         self.source = source
         self.store = store
         self.chat = chat
         self.clock = clock
+        self.charting = Charting(config, source, chat, renderer) if source is not None else None
 
     async def share(self, incident: Incident, actor: Actor, op: Op) -> Evidence:
         """Gather the evidence and post it in the incident channel, where everyone works from the same numbers;
         the timeline keeps what it showed. Keyed by the op: a request resumed after a crash finds the panel it
         posted and records it once."""
         channel = channel_of(incident)
-        evidence = await self.gather(incident)
+        if self.charting is None:
+            raise UsageError(NOT_CONFIGURED)
+        # The chart's range queries run alongside the panel's; it is drawn and uploaded (private to firebreak)
+        # before the keyed post, so a resumed request at worst leaves an unshared file, never a second panel.
+        evidence, pictured = await asyncio.gather(self.gather(incident), self.charting.picture(incident, self.clock()))
+        evidence = evidence.model_copy(
+            update={"chart": pictured.image, "chart_note": pictured.note, "chart_left_out": pictured.left_out}
+        )
         post = Post(kind=PostKind.EVIDENCE, incident=incident, evidence=evidence)
         op.check()
         await self.chat.post(channel, post, key=op.part("evidence"), recover=op.recovering)

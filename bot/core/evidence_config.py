@@ -275,6 +275,11 @@ class EvidenceConfig(BaseModel):
     and `/incident resolve` before it resolves). Fractions are allowed (0.5 is 30 s)."""
     recovery_step_seconds: float = Field(default=30, gt=0, le=3600)
     """The spacing of the points checked over that window (the range query's step)."""
+    chart: tuple[str, ...] = ()
+    """The signals (by name) the panel's chart plots over the incident's window; empty: the SLO signals, then
+    `p99 latency` and `Request rate`, whichever the scope's labels fill."""
+    chart_max_panels: int = Field(default=4, ge=0, le=8)
+    """At most this many plots in the chart; 0 turns the chart off."""
 
     @field_validator("signals", "checks")
     @classmethod
@@ -283,6 +288,13 @@ class EvidenceConfig(BaseModel):
         if len(set(names)) != len(names):
             raise ValueError("names must not repeat")
         return v
+
+    @model_validator(mode="after")
+    def _chart_names(self) -> EvidenceConfig:
+        unknown = [name for name in self.chart if name not in {s.name for s in self.signals}]
+        if unknown:
+            raise ValueError(f"chart names signals that evidence.signals lacks: {', '.join(unknown)}")
+        return self
 
     @model_validator(mode="after")
     def _braces(self) -> EvidenceConfig:

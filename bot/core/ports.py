@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from bot.core.jobs import Job
 from bot.models import Alert, AuditEntry, ChatMessage, Incident, Mitigation, Post, Result, TimelineEvent, Triage
+from bot.models.chart import Chart
 from bot.models.plans import ObjectRef, PatchType
 
 __all__ = ["ObjectRef", "PatchType"]  # re-exported: the cluster port speaks in them
@@ -255,6 +256,15 @@ class Chat(Protocol):
 
     async def group_members(self, group_id: str) -> set[str]:
         """The users in a user group (S…), for approval rules that name groups."""
+
+    async def upload_image(self, filename: str, title: str, alt_text: str, data: bytes) -> str:
+        """Upload an image shared in no channel (private to firebreak, shown by its id in a post) and return the
+        file id; ChatError if the platform refuses it."""
+
+
+class ChartRenderer(Protocol):
+    async def png(self, chart: Chart) -> bytes:
+        """The chart drawn as a PNG; ChartError if drawing fails or takes too long."""
 
 
 class Clock(Protocol):

@@ -15,6 +15,7 @@ from bot.core.pins import Pins
 from bot.core.playbook import PlaybookRegistry
 from bot.core.ports import (
     AlertStore,
+    ChartRenderer,
     Chat,
     Clock,
     Clusters,
@@ -52,6 +53,7 @@ class IncidentService:
         alerts: tuple[AlertStore, JobQueue] | None = None,
         triage_channel: str | None = None,
         metrics_source: MetricsSource | None = None,
+        chart_renderer: ChartRenderer | None = None,
     ) -> None:
         deps = Deps(store, chat, config, clock, metrics)
         self.store = store
@@ -64,7 +66,7 @@ class IncidentService:
         self.schedule = Schedule(config)
         self.reminding = Reminding(deps, self.publisher, self.schedule)
         self.alerting = Triaging(deps, self.declaring, *alerts, triage_channel=triage_channel) if alerts else None
-        self.evidence = EvidenceGathering(config.evidence, metrics_source, store, chat, clock)
+        self.evidence = EvidenceGathering(config.evidence, metrics_source, store, chat, clock, chart_renderer)
         self.recovery = Verifying(config.evidence, metrics_source, store, clock)
         self._mitigation = Running(deps, self.publisher, self.playbooks, *cluster) if cluster else None
         # The verbs, by family.

@@ -8,6 +8,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
+from bot.models.chart import ChartImage, LeftOut
+
 
 class SignalGroup(StrEnum):
     """The golden signals, in the order the panel shows them (user-facing first)."""
@@ -107,6 +109,12 @@ class Evidence(BaseModel):
     signals: tuple[SignalReading, ...] = ()
     layers: tuple[LayerReading, ...] = ()
     skipped: tuple[Skipped, ...] = ()
+    chart: ChartImage | None = None
+    """The key signals over the incident's window, as an uploaded image."""
+    chart_note: str | None = None
+    """Why a chart was wanted and is not shown (the queries failed, drawing or uploading it failed)."""
+    chart_left_out: tuple[LeftOut, ...] = ()
+    """Signals the chart shows without: each with why."""
 
     @property
     def failed(self) -> list[tuple[str, str, str]]:

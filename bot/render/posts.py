@@ -21,6 +21,7 @@ from bot.models import (
     TimelineEvent,
 )
 from bot.render.blocks import Block, actions, button, context, header, incident_fields, section
+from bot.render.chart import with_chart
 from bot.render.evidence import EVIDENCE_ACTION, evidence_post
 from bot.render.mitigations import MITIGATE_ACTION, mitigation_post, result_post
 from bot.render.mrkdwn import ago, escape, mention, plain, short, slack_time, user_text
@@ -194,7 +195,7 @@ def render_post(post: Post, config: IncidentConfig) -> tuple[str, list[Block]]:
         return result_post(incident, post.mitigation)
     if post.kind is PostKind.EVIDENCE:
         assert post.evidence is not None, "an evidence post shows evidence"
-        return evidence_post(incident, post.evidence)
+        return with_chart(evidence_post(incident, post.evidence), post.evidence)
     assert post.event is not None, "an event post tells an event"
     event, p = post.event, post.event.payload
     if isinstance(p, StatusUpdated):

@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.adapters.chart_png import PngCharts
 from bot.adapters.embedded_redis import EmbeddedRedis
 from bot.adapters.kubernetes import KubeClusters
 from bot.adapters.prometheus import PrometheusSource
@@ -169,6 +170,7 @@ async def build(settings: Settings, *, clock: Clock = utcnow, registry: Registry
         alerts=(RedisAlertStore(background), queue),
         triage_channel=triage,
         metrics_source=prometheus,
+        chart_renderer=PngCharts() if prometheus else None,
     )
     ack_service = make_service(RedisIncidentStore(fast, schedule=schedule.stamp))
     registry = registry or default_registry()
