@@ -262,7 +262,7 @@ def test_evidence_config_from_yaml(tmp_path: Path) -> None:
 
 def test_the_example_config_documents_a_valid_evidence_section() -> None:
     text = (repo_root() / "deploy" / "firebreak.example.yaml").read_text()
-    block = text[text.index("# evidence:") :].splitlines()
+    block = text[text.index("# evidence:") :].split("\n\n")[0].splitlines()  # up to the next section
     raw = yaml.safe_load("\n".join(line.removeprefix("#")[1:] for line in block))
     config = EvidenceConfig.model_validate(raw["evidence"])
     assert config.signals[0].slo == 0.999 and config.checks[0].layer is Layer.GPU
