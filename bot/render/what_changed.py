@@ -18,6 +18,8 @@ block (buttons posted before carry the bare id, still answered)."""
 
 def change_actions() -> tuple[str, ...]:
     return (CHANGE_ACTION, *(f"{CHANGE_ACTION}_{i}" for i in range(CHANGE_BUTTONS)))
+
+
 VALUE_LIMIT = 2000
 """Slack refuses a button value longer than this."""
 MAX_LINES = 15
