@@ -130,8 +130,8 @@ async def test_resolve_asks_until_errors_are_gone_for_the_window_then_verify_rec
         assert "has recovered" in reply["text"], reply
         assert "Verified recovery recorded at" in json.dumps(reply["blocks"])
         recovered = await bot.fb.service.get(second.id)
-        took = recovered.time_to_recover
-        assert took is not None and took == recovered.recovered_at - recovered.declared_at  # no alert: no impact start
+        took, at = recovered.time_to_recover, recovered.recovered_at
+        assert took is not None and at is not None and took == at - recovered.declared_at  # no alert: no impact start
         assert f"{ago(took)} after it was declared." in json.dumps(reply["blocks"])
         assert recovered.recovered_at == bot.clock.now and recovered.is_open
         await command(bot, "verify", second)
