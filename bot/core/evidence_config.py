@@ -124,6 +124,14 @@ DEFAULT_SIGNALS: tuple[Signal, ...] = (
         '/ sum(rate(nv_inference_exec_count{model="{model}"}[5m])) / 1e6',
         unit="s",
     ),
+    Signal(
+        # Triton's queue time counts the wait in the scheduler's queue, the dynamic batcher's included.
+        name="Batch queue wait per request (Triton)",
+        group=SignalGroup.LATENCY,
+        query='sum(rate(nv_inference_queue_duration_us{model="{model}"}[5m])) '
+        '/ sum(rate(nv_inference_request_success{model="{model}"}[5m])) / 1e6',
+        unit="s",
+    ),
     # Traffic.
     Signal(name="Request rate", group=SignalGroup.TRAFFIC, query=f"sum(rate({_HTTP}}}[5m]))", unit="/s"),
     Signal(
