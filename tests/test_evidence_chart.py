@@ -14,10 +14,10 @@ from PIL import Image
 
 from bot.core.config import load_config
 from bot.core.errors import ChartError, ConfigError
-from bot.core.evidence_chart import chart_signals, window
+from bot.core.evidence_chart import chart_signals, markers, window
 from bot.core.evidence_config import EvidenceConfig
 from bot.core.jobs import Op
-from bot.models import Actor, EvidenceShared, Incident
+from bot.models import Actor, EvidenceShared, Incident, Mitigated, TimelineEvent
 from bot.models.chart import Chart
 from tests.conftest import free_port, make_settings
 from tests.harness import Harness, running
@@ -226,6 +226,34 @@ def test_the_window_reaches_back_from_impact_at_most_a_day_in_at_most_240_steps_
     old = fresh.model_copy(update={"declared_at": now - timedelta(days=3)})
     start, _, step = window(old, now)
     assert step == timedelta(seconds=360) and now - start == timedelta(hours=24)
+
+
+def test_the_chart_marks_the_incident_moments_and_its_mitigation_runs_in_the_window() -> None:
+    now = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    incident = Incident(
+        id=1,
+        title="t",
+        severity=2,
+        declared_by=ALICE,
+        declared_at=now - timedelta(minutes=20),
+        impact_started_at=now - timedelta(minutes=25),
+        recovered_at=now - timedelta(minutes=2),
+    )
+    start, end, _ = window(incident, now)
+
+    def step(minutes: int, number: int, action: str) -> TimelineEvent:
+        payload = Mitigated(number=number, playbook="rollback", action=action, text="")
+        return TimelineEvent(at=now - timedelta(minutes=minutes), actor=ALICE, payload=payload)
+
+    events = [step(90, 1, "started"), step(10, 2, "requested"), step(9, 2, "started"), step(8, 2, "done")]
+    marked = [(m.kind, m.label) for m in markers(incident, start, end, events)]
+    assert marked == [
+        ("impact", "impact started"),
+        ("declared", "declared"),
+        ("recovered", "recovered"),
+        ("mitigation", "#2 rollback started"),
+        ("mitigation", "#2 rollback done"),
+    ], "a run before the window and a request are not marked"
 
 
 def test_the_chart_names_configured_signals(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from bot.render.evidence import number
 WIDTH_INCHES = 9.0
 PANEL_INCHES = 2.2
 DPI = 100
-MARKER_COLOURS = {"impact started": "tab:red", "declared": "tab:orange", "recovered": "tab:green"}
+MARKER_COLOURS = {"impact": "tab:red", "declared": "tab:orange", "recovered": "tab:green", "mitigation": "tab:blue"}
 
 
 def plain(text: str) -> str:
@@ -57,8 +57,8 @@ def _panel(ax: Axes, panel: Panel, chart: Chart, legend_markers: bool) -> None:
         pad = (max(high, panel.slo) - min(low, panel.slo)) * 0.08 or 0.001
         ax.set_ylim(min(low, panel.slo - pad), max(high, panel.slo + pad))  # the target always in view
     for marker in chart.markers:
-        colour = MARKER_COLOURS.get(marker.label, "tab:gray")
-        label = marker.label if legend_markers else None
+        colour = MARKER_COLOURS.get(marker.kind, "tab:gray")
+        label = plain(marker.label) if legend_markers else None
         ax.axvline(day(marker.at), linestyle=":", linewidth=1.3, color=colour, label=label)
     ax.set_title(plain(panel.name), loc="left", fontsize=10)
     ax.yaxis.set_major_formatter(unit_formatter(panel.unit))

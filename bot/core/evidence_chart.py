@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.core.errors import ChartError, ChatError, MetricsError
 from bot.core.evidence_config import EvidenceConfig, Signal, fill
 from bot.core.ports import ChartRenderer, Chat, MetricsSource, Series
-from bot.models import Incident
+from bot.models import Incident, Mitigated, TimelineEvent
 from bot.models.chart import Chart, ChartImage, LeftOut, Line, Marker, Panel
 
 LEAD = timedelta(minutes=30)
@@ -23,6 +24,9 @@ POINTS = 240
 MIN_STEP = timedelta(seconds=15)
 """At most ~240 points per series, never closer than 15 s (a typical scrape interval)."""
 DEFAULT_EXTRA = ("p99 latency", "Request rate")
+MITIGATION_MARKS = frozenset({"started", "done", "failed", "interrupted"})
+"""The mitigation steps the chart marks: a run starting, and how it ended."""
+MAX_MITIGATION_MARKERS = 6
 MAX_LINES = 5
 """Series drawn per panel: a signal's query should answer one (aggregate with sum/avg/max); more is noise."""
 
@@ -54,13 +58,25 @@ def window(incident: Incident, now: datetime) -> tuple[datetime, datetime, timed
     return now - timedelta(seconds=step * math.floor(span / step)), now, timedelta(seconds=step)
 
 
-def markers(incident: Incident, start: datetime, end: datetime) -> tuple[Marker, ...]:
-    moments = (
-        (incident.impact_started_at, "impact started"),
-        (incident.declared_at, "declared"),
-        (incident.recovered_at, "recovered"),
-    )
-    return tuple(Marker(at=at, label=label) for at, label in moments if at is not None and start <= at <= end)
+def markers(
+    incident: Incident, start: datetime, end: datetime, events: Sequence[TimelineEvent] = ()
+) -> tuple[Marker, ...]:
+    """The incident's moments in the window, and its mitigations' runs (the latest few) from the timeline."""
+    moments = [
+        Marker(at=at, label=label, kind=kind)
+        for at, label, kind in (
+            (incident.impact_started_at, "impact started", "impact"),
+            (incident.declared_at, "declared", "declared"),
+            (incident.recovered_at, "recovered", "recovered"),
+        )
+        if at is not None and start <= at <= end
+    ]
+    runs = [
+        Marker(at=e.at, label=f"#{p.number} {p.playbook} {p.action}", kind="mitigation")
+        for e in events
+        if isinstance(p := e.payload, Mitigated) and p.action in MITIGATION_MARKS and start <= e.at <= end
+    ]
+    return tuple(moments + runs[-MAX_MITIGATION_MARKERS:])
 
 
 def lines(series: list[Series]) -> tuple[Line, ...]:
@@ -89,7 +105,9 @@ class Charting:
         self.chat = chat
         self.renderer = renderer
 
-    async def chart(self, incident: Incident, now: datetime) -> Chart | LeftOut | None:
+    async def chart(
+        self, incident: Incident, now: datetime, events: Sequence[TimelineEvent] = ()
+    ) -> Chart | LeftOut | None:
         """The chart, or why there is none (no signal had data); None when no chart signal fits the scope."""
         start, end, step = window(incident, now)
         scope = dict(incident.scope)
@@ -129,15 +147,15 @@ class Charting:
             end=end,
             step_seconds=step.total_seconds(),
             panels=tuple(panels),
-            markers=markers(incident, start, end),
+            markers=markers(incident, start, end, events),
             left_out=tuple(left_out),
         )
 
-    async def picture(self, incident: Incident, now: datetime) -> Pictured:
+    async def picture(self, incident: Incident, now: datetime, events: Sequence[TimelineEvent] = ()) -> Pictured:
         """The chart drawn and uploaded, or why not; never raises for a failure the panel can show."""
         if self.renderer is None or self.config.chart_max_panels == 0:
             return Pictured()
-        chart = await self.chart(incident, now)
+        chart = await self.chart(incident, now, events)
         if chart is None:
             return Pictured()
         if isinstance(chart, LeftOut):

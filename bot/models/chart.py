@@ -36,6 +36,8 @@ class Marker(BaseModel):
 
     at: datetime
     label: str
+    kind: str = ""
+    """impact, declared, recovered or mitigation: how it is drawn."""
 
 
 class LeftOut(BaseModel):
