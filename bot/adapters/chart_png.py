@@ -12,6 +12,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, DateFormatter
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 
 from bot.core.errors import ChartError
@@ -39,7 +40,7 @@ def unit_formatter(unit: str) -> FuncFormatter:
     return FuncFormatter(lambda value, _pos: html.unescape(number(float(value), unit)))  # number() escapes mrkdwn
 
 
-def _panel(ax: Axes, panel: Panel, chart: Chart, legend_markers: bool) -> None:
+def _panel(ax: Axes, panel: Panel, chart: Chart) -> None:
     several = len(panel.lines) > 1
     for line in panel.lines:
         label = ", ".join(f"{k}={v}" for k, v in sorted(line.labels.items())) if several else None
@@ -57,14 +58,12 @@ def _panel(ax: Axes, panel: Panel, chart: Chart, legend_markers: bool) -> None:
         pad = (max(high, panel.slo) - min(low, panel.slo)) * 0.08 or 0.001
         ax.set_ylim(min(low, panel.slo - pad), max(high, panel.slo + pad))  # the target always in view
     for marker in chart.markers:
-        colour = MARKER_COLOURS.get(marker.kind, "tab:gray")
-        label = plain(marker.label) if legend_markers else None
-        ax.axvline(day(marker.at), linestyle=":", linewidth=1.3, color=colour, label=label)
+        ax.axvline(day(marker.at), linestyle=":", linewidth=1.3, color=MARKER_COLOURS.get(marker.kind, "tab:gray"))
     ax.set_title(plain(panel.name), loc="left", fontsize=10)
     ax.yaxis.set_major_formatter(unit_formatter(panel.unit))
     ax.grid(True, alpha=0.3)
     if ax.get_legend_handles_labels()[1]:
-        ax.legend(fontsize=7, loc="upper left")
+        ax.legend(fontsize=7, loc="best")  # where it hides the least of the lines
 
 
 def draw(chart: Chart) -> bytes:
@@ -73,8 +72,16 @@ def draw(chart: Chart) -> bytes:
     FigureCanvasAgg(figure)
     axes = figure.subplots(len(chart.panels), 1, sharex=True, squeeze=False)[:, 0]
     figure.suptitle(plain(chart.title), fontsize=11)
-    for i, (ax, panel) in enumerate(zip(axes, chart.panels, strict=True)):
-        _panel(ax, panel, chart, legend_markers=i == 0)
+    for ax, panel in zip(axes, chart.panels, strict=True):
+        _panel(ax, panel, chart)
+    if chart.markers:  # the incident's moments, once, under the plots where they hide nothing
+        keys = [
+            Line2D(
+                [], [], linestyle=":", linewidth=1.3, color=MARKER_COLOURS.get(m.kind, "tab:gray"), label=plain(m.label)
+            )
+            for m in chart.markers
+        ]
+        figure.legend(handles=keys, loc="outside lower center", ncols=min(len(keys), 4), fontsize=8, frameon=False)
     bottom = axes[-1]
     bottom.set_xlim(day(chart.start), day(chart.end))
     bottom.xaxis.set_major_locator(AutoDateLocator(tz=UTC))  # type: ignore[no-untyped-call]
