@@ -136,6 +136,8 @@ async def test_resolve_asks_until_errors_are_gone_for_the_window_then_verify_rec
         assert recovered.recovered_at == bot.clock.now and recovered.is_open
         await command(bot, "verify", second)
         assert (await bot.fb.service.get(second.id)).recovered_at == recovered.recovered_at, "the first one counts"
+        _, metrics = await bot.get("/metrics")
+        assert 'firebreak_time_to_recover_seconds_count{severity="2"} 1.0' in metrics, "counted once"
         events = await bot.fb.service.timeline(second.id)
         (verified,) = [(e.actor, e.payload) for e in events if isinstance(e.payload, Verified)]
         assert verified[0].user_id == "UALICE"

@@ -10,7 +10,7 @@ from bot.core.deps import Deps, Verbs
 from bot.core.errors import InvalidTransition, UsageError
 from bot.core.jobs import Op
 from bot.core.publishing import Publisher, channel_of
-from bot.core.recovery import unmet_line, verified_event
+from bot.core.recovery import observe_recovery, unmet_line, verified_event
 from bot.models import (
     IC,
     MAX_TEXT,
@@ -27,6 +27,7 @@ from bot.models import (
     Status,
     StatusUpdated,
     TimelineEvent,
+    Verified,
 )
 from bot.models.evidence import Recovery
 
@@ -192,6 +193,8 @@ class Changing(Verbs):
 
         answering: list[str] = []
         after, recorded = await change_incident(self.store, incident.id, change, op, incident)
+        if recorded is not None and any(isinstance(e.payload, Verified) for e in recorded):
+            observe_recovery(self.metrics, after)
         warnings = await self.publisher.publish(incident, after, recorded or [], op=op, thread=True)
         for ts in answering:
             if recorded:

@@ -70,6 +70,13 @@ class Metrics:
             ["alertname", "flag"],
             registry=self.registry,
         )
+        self.time_to_recover = Histogram(
+            "firebreak_time_to_recover_seconds",
+            "From impact start (else the declaration) to verified recovery, by severity: what MTTR averages.",
+            ["severity"],
+            buckets=(60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400, 259200),
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

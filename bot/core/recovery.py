@@ -12,6 +12,7 @@ from bot.core.errors import MetricsError, UsageError
 from bot.core.evidence import health, reduce
 from bot.core.evidence_config import EvidenceConfig, LayerCheck, Signal, fill
 from bot.core.jobs import Op
+from bot.core.metrics import Metrics
 from bot.core.ports import Clock, IncidentStore, MetricsSource, Series
 from bot.models import Actor, Incident, TimelineEvent, Verified
 from bot.models.evidence import Health, Recovery, SignalGroup, Unmet
@@ -56,12 +57,18 @@ class Verifying:
     """Asks the metrics source whether an incident has recovered, and records the first verified recovery."""
 
     def __init__(
-        self, config: EvidenceConfig, source: MetricsSource | None, store: IncidentStore, clock: Clock
+        self,
+        config: EvidenceConfig,
+        source: MetricsSource | None,
+        store: IncidentStore,
+        clock: Clock,
+        metrics: Metrics | None = None,
     ) -> None:
         self.config = config
         self.source = source
         self.store = store
         self.clock = clock
+        self.metrics = metrics
 
     async def before_resolve(self, incident: Incident) -> Recovery | None:
         """The check resolve runs first; None when there is nothing to check (no Prometheus, no SLO signal for
@@ -140,7 +147,16 @@ class Verifying:
             return i.model_copy(update={"recovered_at": recovery.at}), [verified_event(recovery, actor)]
 
         after, recorded = await change_incident(self.store, incident.id, change, op, incident)
+        if recorded is not None:
+            observe_recovery(self.metrics, after)
         return Outcome(after, changed=recorded is not None)
+
+
+def observe_recovery(metrics: Metrics | None, incident: Incident) -> None:
+    """Count a first verified recovery's time to recover (impact start, else declaration, to recovery)."""
+    took = incident.time_to_recover
+    if metrics is not None and took is not None:
+        metrics.time_to_recover.labels(str(incident.severity)).observe(took.total_seconds())
 
 
 def verified_event(recovery: Recovery, actor: Actor) -> TimelineEvent:

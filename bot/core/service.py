@@ -67,7 +67,7 @@ class IncidentService:
         self.reminding = Reminding(deps, self.publisher, self.schedule)
         self.alerting = Triaging(deps, self.declaring, *alerts, triage_channel=triage_channel) if alerts else None
         self.evidence = EvidenceGathering(config.evidence, metrics_source, store, chat, clock, chart_renderer)
-        self.recovery = Verifying(config.evidence, metrics_source, store, clock)
+        self.recovery = Verifying(config.evidence, metrics_source, store, clock, metrics)
         self._mitigation = Running(deps, self.publisher, self.playbooks, *cluster) if cluster else None
         # The verbs, by family.
         self.declare = self.declaring.declare
