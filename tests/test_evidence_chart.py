@@ -5,6 +5,8 @@ the drawing, the upload, Slack not showing the image yet) still posting the pane
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -267,3 +269,12 @@ def test_the_chart_names_configured_signals(tmp_path: Path) -> None:
     path.write_text("evidence:\n  chart: [Success rate, Kettle temperature]\n")
     with pytest.raises(ConfigError, match="Kettle temperature"):
         load_config(path)
+
+
+def test_matplotlib_is_loaded_only_where_charts_are_drawn() -> None:
+    """A firebreak without Prometheus (or a benchmark's process) never pays for matplotlib's import and heap."""
+    code = (
+        "import sys, bot.root.app, bot.adapters.chart_png as c; assert 'matplotlib' not in sys.modules; "
+        "c.PngCharts(); assert 'matplotlib' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)  # noqa: S603 (our own code, no shell)

@@ -26,7 +26,7 @@ SCOPE = {"service": "checkout", "namespace": "serving"}
 ERRORS = {"service": "checkout", "code": "500"}
 OK = {"service": "checkout", "code": "200"}
 # Short windows so the test runs in seconds: rate over 2 s of 1 s scrapes; recovery over the last 3 s.
-CONFIG = """
+SUCCESS_RATE_SLO = """
 evidence:
   recovery_window_minutes: 0.05
   recovery_step_seconds: 0.5
@@ -39,13 +39,20 @@ evidence:
       query: >-
         sum(rate(http_requests_total{service="{service}",code!~"5.."}[2s]))
         / sum(rate(http_requests_total{service="{service}"}[2s]))
-    - {name: Request rate, group: traffic, unit: /s, query: 'sum(rate(http_requests_total{service="{service}"}[2s]))'}
+"""
+CONFIG = (
+    SUCCESS_RATE_SLO
+    + """    - name: Request rate
+      group: traffic
+      unit: /s
+      query: 'sum(rate(http_requests_total{service="{service}"}[2s]))'
   checks:
     - name: Pods pending
       layer: scheduler
       query: 'sum(kube_pod_status_phase{namespace="{namespace}",phase="Pending"})'
       threshold: 0
 """
+)
 
 
 async def declared(bot: Harness, title: str) -> Incident:
@@ -214,20 +221,9 @@ def test_a_signal_seen_for_part_of_the_window_or_only_as_nan_is_not_verified() -
     assert worst == 0.98 and unmet is not None and unmet.value == 0.98 and unmet.reason is None
 
 
-LATENCY_CONFIG = """
-evidence:
-  recovery_window_minutes: 0.05
-  recovery_step_seconds: 0.5
-  timeout_seconds: 2
-  signals:
-    - name: Success rate
-      group: availability
-      unit: ratio
-      slo: 0.99
-      query: >-
-        sum(rate(http_requests_total{service="{service}",code!~"5.."}[2s]))
-        / sum(rate(http_requests_total{service="{service}"}[2s]))
-    - name: Requests under 300 ms
+LATENCY_CONFIG = (
+    SUCCESS_RATE_SLO
+    + """    - name: Requests under 300 ms
       group: latency
       unit: ratio
       slo: 0.95
@@ -236,6 +232,7 @@ evidence:
         / sum(rate(http_request_duration_seconds_bucket{service="{service}",le="+Inf"}[2s]))
   checks: []
 """
+)
 
 
 async def test_a_latency_slo_is_checked_after_availability_and_holds_resolve_until_requests_are_fast(
