@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -180,13 +181,30 @@ async def test_required_role_nudge_then_escalation(slack: SlackStandIn, redis_ur
 
 
 async def test_a_forgotten_incident_gets_a_daily_nudge(bot: Harness) -> None:
+    """The nudge comes at the first 10:00 (UTC, the default team time) after 24 h without activity, then daily;
+    the expected moment is worked out from when the test runs, as the clock starts at real now."""
     inc = await declare(bot, sev=4)  # every 4 h; reminders come, but nobody acts
-    await bot.advance(hours=4, seconds=1)
-    for _ in range(6):
-        await bot.advance(hours=4)
+    quiet = inc.declared_at + timedelta(hours=24)
+    nudge = quiet.replace(hour=10, minute=0, second=0, microsecond=0)
+    if nudge < quiet:
+        nudge += timedelta(days=1)
     channel = bot.slack.channels[inc.channel_id or ""]
-    stale = [m for m in channel.messages if "is still open, with no activity for" in m.get("text", "")]
-    assert len(stale) == 1, "one nudge within the first day and a bit"
+
+    def nudges() -> int:
+        return sum("is still open, with no activity for" in m.get("text", "") for m in channel.messages)
+
+    async def advance_to(at: datetime) -> None:
+        while bot.clock.now < at:  # in steps no longer than the reminders' cadence
+            await bot.advance(seconds=min(4 * 3600, (at - bot.clock.now).total_seconds()))
+
+    await advance_to(nudge - timedelta(minutes=1))
+    assert nudges() == 0, "not before 10:00 after a quiet day"
+    await advance_to(nudge + timedelta(seconds=1))
+    assert nudges() == 1, "one nudge"
+    await advance_to(nudge + timedelta(hours=23, minutes=59))
+    assert nudges() == 1, "once a day"
+    await advance_to(nudge + timedelta(days=1, seconds=1))
+    assert nudges() == 2, "the next day's"
 
 
 async def test_slack_failing_delays_the_reminder_but_never_loses_or_doubles_it(bot: Harness) -> None:
