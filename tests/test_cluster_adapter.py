@@ -149,3 +149,27 @@ async def test_a_write_without_an_answer_is_unknown_not_failed(kube: KubeStandIn
         await cluster.patch(node("gpu-0"), {"spec": {"unschedulable": True}}, patch_type=PatchType.STRATEGIC)
     assert caught.value.unanswered and "may or may not have been changed" in str(caught.value)
     assert kube.get("nodes", "gpu-0")["spec"]["unschedulable"] is True
+
+
+async def test_the_environment_is_read_for_a_proxy_once_per_client_not_on_every_request(
+    kube: KubeStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a proxy in the environment, aiohttp is told not to look for one (nor for ~/.netrc) on each request;
+    with one (HTTPS_PROXY, NO_PROXY and the rest), it keeps reading them, per request, as it must."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    config = kube.write_kubeconfig(tmp_path / "kubeconfig", context="prod")
+    clusters = KubeClusters(config)
+    try:
+        plain = await clusters.get("prod")
+        assert plain.api.rest_client.pool_manager.trust_env is False
+        assert await plain.list("v1", "Node") == [], "requests still go through"
+    finally:
+        await clusters.close()
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.com:3128")
+    clusters = KubeClusters(config)
+    try:
+        proxied = await clusters.get("prod")
+        assert proxied.api.rest_client.pool_manager.trust_env is True
+    finally:
+        await clusters.close()

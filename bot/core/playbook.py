@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import shlex
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -93,13 +94,15 @@ class Playbook(ABC):
         The core's runner does the same with each call recorded as a step; this is for tests and benchmarks.
         """
         results: dict[int, Result] = {}
+        ok: set[str] = set()
         for phase in sorted({c.phase for c in plan.changes}):
             gate = asyncio.Semaphore(self.concurrency)
 
             async def one(i: int, change: Change, gate: asyncio.Semaphore = gate) -> None:
                 async with gate:
-                    blocked = unmet(change, results.values())
+                    blocked = unmet(change, ok)
                     results[i] = blocked or await self.attempt(cluster, change, as_user=as_user)
+                    succeeded(ok, results[i])
 
             await asyncio.gather(*(one(i, c) for i, c in enumerate(plan.changes) if c.phase == phase))
         return [results[i] for i in range(len(plan.changes))]
@@ -134,9 +137,15 @@ class Playbook(ABC):
         return Outcome.DONE
 
 
-def unmet(change: Change, done: Iterable[Result]) -> Result | None:
+def succeeded(ok: set[str], result: Result) -> None:
+    """Keep `ok`, the targets whose writes succeeded (done, or already so), as each result comes in: checking a
+    change's needs then costs its needs, not a pass over every result (quadratic in a 600-pod drain)."""
+    if result.outcome in (Outcome.DONE, Outcome.ALREADY):
+        ok.add(str(result.target))
+
+
+def unmet(change: Change, ok: AbstractSet[str]) -> Result | None:
     """The failed result for a change whose prerequisite write did not succeed, else None (go ahead)."""
-    ok = {str(r.target) for r in done if r.outcome in (Outcome.DONE, Outcome.ALREADY)}
     missing = [n for n in change.needs if n not in ok]
     if not missing:
         return None

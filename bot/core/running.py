@@ -14,7 +14,7 @@ from bot.core.errors import ChatError, FirebreakError
 from bot.core.jobs import Job, JobRunner, Op, TryLater
 from bot.core.mitigating import Mitigating, make_plan
 from bot.core.mitigation_records import EXPIRE_JOB, RUN_JOB, describe
-from bot.core.playbook import Playbook, unmet
+from bot.core.playbook import Playbook, succeeded, unmet
 from bot.core.ports import NamedCluster
 from bot.core.publishing import channel_of
 from bot.models import (
@@ -103,6 +103,7 @@ class Running(Mitigating):
         so a crash leaves exactly what was in flight. Progress is edited into the plan message as it goes."""
         changes = m.plan.changes
         results: dict[int, Result] = {}
+        ok: set[str] = set()
         last_shown = asyncio.get_running_loop().time()
 
         records = asyncio.Semaphore(RECORDS_IN_FLIGHT)
@@ -110,12 +111,13 @@ class Running(Mitigating):
         async def one(i: int, gate: asyncio.Semaphore) -> None:
             nonlocal last_shown
             async with gate:
-                blocked = unmet(changes[i], results.values())
+                blocked = unmet(changes[i], ok)
                 op.check()
                 async with records:
                     await self.mitigations.step(m.incident_id, m.number, i, None)
                 result = blocked or await playbook.attempt(cluster, changes[i], as_user=m.as_user)
                 results[i] = result
+                succeeded(ok, result)
                 async with records:
                     await self.mitigations.step(m.incident_id, m.number, i, result)
                     await self._record_call(m, i, result, noop=changes[i].noop or blocked is not None, op=op)
