@@ -4,6 +4,7 @@ the drawing, the upload, Slack not showing the image yet) still posting the pane
 
 from __future__ import annotations
 
+import asyncio
 import io
 import subprocess
 import sys
@@ -14,13 +15,14 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from bot.adapters.chart_png import PngCharts
 from bot.core.config import load_config
 from bot.core.errors import ChartError, ConfigError
 from bot.core.evidence_chart import chart_signals, markers, window
 from bot.core.evidence_config import EvidenceConfig
 from bot.core.jobs import Op
 from bot.models import Actor, EvidenceShared, Incident, Mitigated, TimelineEvent
-from bot.models.chart import Chart
+from bot.models.chart import Chart, Line, Panel
 from tests.conftest import free_port, make_settings
 from tests.harness import Harness, running
 from tests.prom_proc import Exporter, Prometheus
@@ -173,6 +175,9 @@ async def test_an_upload_slack_refuses_leaves_the_panel_without_its_image_saying
         assert not images(panel)
         assert f"No chart: uploading it failed. {said}" in panel_text(panel) and "*Success rate* 9" in panel_text(panel)
         assert not any(u.shared_to for u in slack.files.values())
+        _, metrics = await bot.get("/metrics")
+        counted = f'firebreak_slack_api_errors_total{{error="{error}",method="{method}"}} 1.0'
+        assert counted in metrics, "a refused upload is counted as every refused call is"
 
 
 async def test_an_image_slack_refuses_to_show_is_posted_again_then_left_out(
@@ -216,7 +221,7 @@ async def test_a_resumed_request_posts_the_panel_once(
         assert len([e for e in events if isinstance(e.payload, EvidenceShared)]) == 1
 
 
-def test_the_window_reaches_back_from_impact_at_most_a_day_in_at_most_240_steps_ending_now() -> None:
+def test_the_window_reaches_back_from_impact_at_most_a_day_in_at_most_240_points_ending_now() -> None:
     now = datetime(2026, 5, 1, 12, 0, 7, tzinfo=UTC)
     fresh = Incident(id=1, title="t", severity=2, declared_by=ALICE, declared_at=now - timedelta(minutes=5))
     start, end, step = window(fresh, now)
@@ -224,10 +229,11 @@ def test_the_window_reaches_back_from_impact_at_most_a_day_in_at_most_240_steps_
     early = fresh.model_copy(update={"impact_started_at": now - timedelta(hours=3)})
     start, _, step = window(early, now)
     assert step == timedelta(seconds=53) and now - start <= timedelta(hours=3, minutes=30)
-    assert (now - start).total_seconds() % 53 == 0 and (now - start) / step <= 240
+    assert (now - start).total_seconds() % 53 == 0 and (now - start) // step + 1 <= 240  # points = steps + 1
     old = fresh.model_copy(update={"declared_at": now - timedelta(days=3)})
     start, _, step = window(old, now)
-    assert step == timedelta(seconds=360) and now - start == timedelta(hours=24)
+    assert step == timedelta(seconds=362) and timedelta(hours=23, minutes=54) <= now - start <= timedelta(hours=24)
+    assert (now - start) // step + 1 == 239
 
 
 def test_the_chart_marks_the_incident_moments_and_its_mitigation_runs_in_the_window() -> None:
@@ -278,3 +284,45 @@ def test_matplotlib_is_loaded_only_where_charts_are_drawn() -> None:
         "c.PngCharts(); assert 'matplotlib' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)  # noqa: S603 (our own code, no shell)
+
+
+async def test_an_unexpected_failure_costs_the_chart_not_the_panel(caplog: pytest.LogCaptureFixture) -> None:
+    """A bug anywhere in the chart's path (here the upload answering something unexpected) is logged with its
+    traceback and leaves only the chart out; so does a chart that takes too long."""
+    from bot.core import evidence_chart
+    from bot.core.evidence_chart import Charting
+
+    class Broken:
+        async def upload_image(self, *_: Any) -> str:
+            raise KeyError("files")
+
+    class Slow:
+        async def png(self, _: Any) -> bytes:
+            await asyncio.sleep(3600)
+            return b""
+
+    now = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    incident = Incident(id=1, title="t", severity=2, declared_by=ALICE, declared_at=now - timedelta(minutes=5))
+
+    async def no_events() -> list[Any]:
+        return []
+
+    charting = Charting(EvidenceConfig(), None, None, None)  # type: ignore[arg-type]
+
+    async def a_chart(*_: Any) -> Any:
+        line = Line(points=((now - timedelta(minutes=1), 1.0), (now, 2.0)))
+        panel = Panel(name="Request rate", unit="/s", lines=(line,))
+        return Chart(title="t", start=now - timedelta(minutes=5), end=now, step_seconds=15, panels=(panel,))
+
+    charting.chart = a_chart  # type: ignore[method-assign,assignment]
+    charting.renderer, charting.chat = PngCharts(), Broken()  # type: ignore[assignment]
+    pictured = await charting.picture_within(incident, now, no_events)
+    assert pictured.image is None and pictured.note is not None and "failed unexpectedly" in pictured.note
+    assert "the evidence chart of INC-1 failed" in caplog.text and "KeyError" in caplog.text
+    charting.renderer = Slow()
+    evidence_chart.CHART_SECONDS, saved = 0.05, evidence_chart.CHART_SECONDS
+    try:
+        pictured = await charting.picture_within(incident, now, no_events)
+    finally:
+        evidence_chart.CHART_SECONDS = saved
+    assert pictured.note == "No chart: it was not ready within 0.05 s."

@@ -33,9 +33,20 @@ def day(at: datetime) -> float:
     return at.timestamp() / 86400
 
 
+def tick(value: float, unit: str) -> str:
+    """A tick label in the panel's unit (ratios as %, seconds as ms below one), with the precision ticks need: a
+    fine axis (99.99% to 100%, 0.1 to 0.3 ms) still reads as distinct labels."""
+    if unit == "ratio":
+        return f"{value * 100:.5g}%"
+    if unit == "s":
+        return f"{value * 1000:.3g} ms" if abs(value) < 1 else f"{value:.3g} s"
+    if unit == "%":
+        return f"{value:.3g}%"
+    return plain(html.unescape(number(value, unit)))  # number() escapes for mrkdwn; a unit may hold a `$`
+
+
 def unit_formatter(unit: str) -> FuncFormatter:
-    """Tick labels as the panel's numbers read (ratios as %, seconds as ms below one, ...)."""
-    return FuncFormatter(lambda value, _pos: html.unescape(number(float(value), unit)))  # number() escapes mrkdwn
+    return FuncFormatter(lambda value, _pos: tick(float(value), unit))
 
 
 def _panel(ax: Axes, panel: Panel, chart: Chart) -> None:

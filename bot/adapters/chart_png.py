@@ -5,9 +5,12 @@ the start-up heap freeze covers it), never in a process that draws no chart."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from bot.core.errors import ChartError
 from bot.models.chart import Chart
+
+log = logging.getLogger(__name__)
 
 
 class PngCharts:
@@ -26,5 +29,6 @@ class PngCharts:
                 return await asyncio.to_thread(self._draw, chart)
         except TimeoutError:
             raise ChartError(f"not drawn within {self.timeout:g} s") from None
-        except Exception as exc:  # any drawing failure costs the chart only, never the panel
+        except Exception as exc:  # any drawing failure costs the chart only, never the panel; logged in full
+            log.exception("drawing the evidence chart %r failed", chart.title)
             raise ChartError(f"{type(exc).__name__}: {exc}"[:300]) from exc

@@ -236,10 +236,10 @@ class SlackChat:
                     break
                 log.info("slack refused the evidence image (still processing?); posting again in %g s", delay)
                 await asyncio.sleep(delay)
-                recover = False  # refused: nothing was posted, there is no earlier post to look for
+                recover = True  # refused, so not posted by us; but look first, in case a replica took over
         without = post.evidence.model_copy(update={"chart": None, "chart_note": NO_IMAGE})
         text, blocks = render_post(post.model_copy(update={"evidence": without}), self.config)
-        return await send(text, blocks, recover=False)
+        return await send(text, blocks, recover=True)
 
     async def upload_image(self, filename: str, title: str, alt_text: str, data: bytes) -> str:
         """files.getUploadURLExternal, the bytes to the URL it gives, then files.completeUploadExternal with no
@@ -250,15 +250,22 @@ class SlackChat:
             try:
                 return await self.client.files_upload_v2(content=data, filename=filename, title=title)
             except SlackApiError as exc:  # either Web API call; name the one that refused
-                method = str(exc.response.api_url).rsplit("/", 1)[-1] or "files.getUploadURLExternal"
-                raise chat_error(exc, method, "Slack") from None
+                api_url = getattr(exc.response, "api_url", "")
+                method = str(api_url).rsplit("/", 1)[-1] or "files.getUploadURLExternal"
+                err = chat_error(exc, method, "Slack")
             except SlackRequestError as exc:  # the upload URL answered other than 200
-                raise ChatError(
-                    f"Slack refused the image's bytes ({exc})"[:400], code="upload_failed", method="upload"
-                ) from None
+                method = "upload"
+                err = ChatError(f"Slack refused the image's bytes ({exc})"[:400], code="upload_failed", method=method)
+            if self.metrics:  # counted and logged as every other refused call is
+                self.metrics.slack_api_errors.labels(method, err.code).inc()
+            log.warning("slack %s failed: %s", method, err.code)
+            raise err
 
         resp = await self._call("files.upload_v2", "Slack", upload)
-        return str(resp["files"][0]["id"])
+        try:
+            return str(resp["files"][0]["id"])
+        except (KeyError, IndexError, TypeError):
+            raise ChatError("Slack's answer to the upload named no file", code="no_file", method="upload") from None
 
     async def _send(
         self,

@@ -9,7 +9,7 @@ from collections.abc import Awaitable
 from datetime import datetime, timedelta
 
 from bot.core.errors import MetricsError, UsageError
-from bot.core.evidence_chart import Charting, Pictured
+from bot.core.evidence_chart import Charting
 from bot.core.evidence_config import EvidenceConfig, LayerCheck, Signal, fill
 from bot.core.jobs import Op
 from bot.core.ports import ChartRenderer, Chat, Clock, IncidentStore, MetricsSource, Sample
@@ -85,11 +85,11 @@ class EvidenceGathering:
         # before the keyed post, so a resumed request at worst leaves an unshared file, never a second panel.
         charting = self.charting
 
-        async def picture() -> Pictured:
-            events = await self.store.timeline(incident.id)  # the mitigations' runs, marked on the chart
-            return await charting.picture(incident, self.clock(), events)
+        def timeline() -> Awaitable[list[TimelineEvent]]:
+            return self.store.timeline(incident.id)  # the mitigations' runs, marked on the chart
 
-        evidence, pictured = await asyncio.gather(self.gather(incident), picture())
+        picture = charting.picture_within(incident, self.clock(), timeline)
+        evidence, pictured = await asyncio.gather(self.gather(incident), picture)
         evidence = evidence.model_copy(
             update={"chart": pictured.image, "chart_note": pictured.note, "chart_left_out": pictured.left_out}
         )

@@ -5,8 +5,9 @@ saying why it has no chart."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,11 +17,14 @@ from bot.core.ports import ChartRenderer, Chat, MetricsSource, Series
 from bot.models import Incident, Mitigated, TimelineEvent
 from bot.models.chart import Chart, ChartImage, LeftOut, Line, Marker, Panel
 
+log = logging.getLogger(__name__)
 LEAD = timedelta(minutes=30)
 """The window opens this long before impact started (or the incident was declared): what normal looked like."""
 LONGEST = timedelta(hours=24)
 """... but reaches back at most this far: a long incident shows its last day."""
 POINTS = 240
+CHART_SECONDS = 30.0
+"""The most the panel waits for its chart (range queries, drawing, upload) before posting without it."""
 MIN_STEP = timedelta(seconds=15)
 """At most ~240 points per series, never closer than 15 s (a typical scrape interval)."""
 DEFAULT_EXTRA = ("p99 latency", "Request rate")
@@ -54,7 +58,7 @@ def window(incident: Incident, now: datetime) -> tuple[datetime, datetime, timed
     point is now (a range query evaluates at start, start + step, ... up to end)."""
     began = min(incident.impact_started_at or incident.declared_at, incident.declared_at, now)
     span = (now - max(began - LEAD, now - LONGEST)).total_seconds()
-    step = max(MIN_STEP.total_seconds(), math.ceil(span / POINTS))
+    step = max(MIN_STEP.total_seconds(), math.ceil(span / (POINTS - 1)))  # points = steps + 1
     return now - timedelta(seconds=step * math.floor(span / step)), now, timedelta(seconds=step)
 
 
@@ -150,6 +154,20 @@ class Charting:
             markers=markers(incident, start, end, events),
             left_out=tuple(left_out),
         )
+
+    async def picture_within(
+        self, incident: Incident, now: datetime, timeline: Callable[[], Awaitable[Sequence[TimelineEvent]]]
+    ) -> Pictured:
+        """`picture`, bounded by CHART_SECONDS, and never raising: the chart must never cost the panel, so even an
+        unexpected error (logged, with its traceback) only leaves it out, saying so."""
+        try:
+            async with asyncio.timeout(CHART_SECONDS):
+                return await self.picture(incident, now, await timeline())
+        except TimeoutError:
+            return Pictured(note=f"No chart: it was not ready within {CHART_SECONDS:g} s.")
+        except Exception:
+            log.exception("the evidence chart of %s failed", incident.ref)
+            return Pictured(note="No chart: it failed unexpectedly (firebreak's log has the details).")
 
     async def picture(self, incident: Incident, now: datetime, events: Sequence[TimelineEvent] = ()) -> Pictured:
         """The chart drawn and uploaded, or why not; never raises for a failure the panel can show."""

@@ -170,7 +170,7 @@ async def build(settings: Settings, *, clock: Clock = utcnow, registry: Registry
         alerts=(RedisAlertStore(background), queue),
         triage_channel=triage,
         metrics_source=prometheus,
-        chart_renderer=PngCharts() if prometheus else None,
+        chart_renderer=PngCharts() if prometheus and config.evidence.chart_max_panels else None,
     )
     ack_service = make_service(RedisIncidentStore(fast, schedule=schedule.stamp))
     registry = registry or default_registry()
