@@ -13,7 +13,7 @@ from bot.core.errors import UsageError
 from bot.core.what_changed import what_changed
 from bot.models import MitigationState
 from bot.render.replies import Reply
-from bot.render.what_changed import change_actions, changes_blocks, changes_text
+from bot.render.what_changed import CHANGE_ACTION, CHANGE_BUTTONS, changes_blocks, changes_text
 from handlers.registry import CommandContext, HandlerTable, InteractionContext
 
 handlers = HandlerTable()
@@ -68,6 +68,7 @@ async def changes(ctx: CommandContext, args: ChangesArgs) -> Reply:
     return Reply(changes_text(found), blocks)
 
 
+@handlers.action(CHANGE_ACTION, numbered=CHANGE_BUTTONS)
 async def mitigate_change(ctx: InteractionContext, action: dict[str, Any]) -> Reply:
     """A change's button: request its playbook, as `/incident mitigate <playbook> <params>` would."""
     try:
@@ -82,7 +83,3 @@ async def mitigate_change(ctx: InteractionContext, action: dict[str, Any]) -> Re
     if m.state is MitigationState.APPROVED:
         return Reply(f"{m.ref} needs no approval here; it runs now.")
     return Reply(f"{m.ref} can't run; its message in <#{incident.channel_id}> says why.")
-
-
-for _action in change_actions():
-    handlers.action(_action)(mitigate_change)

@@ -227,6 +227,7 @@ async def revise(ctx: InteractionContext, action: dict[str, Any]) -> Reply:
     return await _reply(ctx, incident, click.run, events, click.hints, asking=click.step)
 
 
+@handlers.action(PLAYBOOK_ACTION, numbered=MAX_PLAYBOOKS)
 async def plan_playbook(ctx: InteractionContext, action: dict[str, Any]) -> None:
     """A guide's playbook button: the Mitigate form with the playbook chosen and the scope's parameters filled in,
     to check and submit (the plan then goes for approval as always)."""
@@ -241,7 +242,3 @@ async def plan_playbook(ctx: InteractionContext, action: dict[str, Any]) -> None
     known = ctx.service.mitigation.describe_playbooks()
     view = mitigate_modal(known, incident.channel_id or "", ctx.config.command, chosen=playbook, params=params)
     await ctx.client.views_open(trigger_id=action["trigger_id"], view=view)
-
-
-for _i in range(MAX_PLAYBOOKS):
-    handlers.action(f"{PLAYBOOK_ACTION}_{_i}")(plan_playbook)

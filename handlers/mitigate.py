@@ -17,11 +17,12 @@ from bot.render.mitigations import (
     MITIGATE_ACTION,
     REJECT_ACTION,
     RESOLVE_ANYWAY_ACTION,
+    UNDO_ACTION,
+    UNDO_BUTTONS,
     audit_text,
     mitigations_text,
     playbooks_reply_text,
     resolve_prompt,
-    undo_actions,
 )
 from bot.render.replies import Reply, outcome_reply
 from bot.render.views import MITIGATE_CALLBACK, mitigate_modal
@@ -92,14 +93,11 @@ async def reject(ctx: InteractionContext, action: dict[str, Any]) -> Reply:
     return Reply(f"Rejected {m.ref}; nothing was changed.")
 
 
+@handlers.action(UNDO_ACTION, numbered=UNDO_BUTTONS)
 async def undo(ctx: InteractionContext, action: dict[str, Any]) -> Reply:
     incident_id, number = _key(action["value"])
     m = await ctx.service.mitigation.request_undo(incident_id, number, ctx.actor.id, ctx.op)
     return _requested(m.ref, m.state, await ctx.service.get(incident_id))
-
-
-for _undo in undo_actions():
-    handlers.action(_undo)(undo)
 
 
 @handlers.action(MITIGATE_ACTION)

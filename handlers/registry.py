@@ -18,6 +18,7 @@ from bot.core.config import IncidentConfig
 from bot.core.jobs import Op
 from bot.core.service import IncidentService
 from bot.models import FIREBREAK, Actor, Incident
+from bot.render.blocks import numbered_ids
 from bot.render.replies import Reply
 
 
@@ -146,9 +147,13 @@ class HandlerTable:
 
         return register
 
-    def action(self, action_id: str) -> Callable[[ActionRunner], ActionRunner]:
+    def action(self, action_id: str, *, numbered: int = 0) -> Callable[[ActionRunner], ActionRunner]:
+        """`numbered`: the handler also answers that many numbered ids (render.blocks.numbered), for a block
+        holding several of its buttons."""
+        ids = numbered_ids(action_id, numbered) if numbered else (action_id,)
+
         def register(run: ActionRunner) -> ActionRunner:
-            self.actions.append(Action(action_id, run.__name__, run))
+            self.actions.extend(Action(i, run.__name__, run) for i in ids)
             return run
 
         return register

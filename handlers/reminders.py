@@ -9,7 +9,7 @@ from bot.core.errors import UsageError
 from bot.core.service import IncidentService
 from bot.models import Status
 from bot.render.mrkdwn import slack_time
-from bot.render.posts import POST_UPDATE_ACTION, snooze_actions
+from bot.render.posts import POST_UPDATE_ACTION, SNOOZE_ACTION, SNOOZE_BUTTONS
 from bot.render.replies import Reply, outcome_reply
 from bot.render.views import UPDATE_CALLBACK, update_modal
 from handlers.parsing import MAX_NEXT_MINUTES
@@ -18,6 +18,7 @@ from handlers.registry import HandlerTable, InteractionContext
 handlers = HandlerTable()
 
 
+@handlers.action(SNOOZE_ACTION, numbered=SNOOZE_BUTTONS)
 async def snooze(ctx: InteractionContext, action: dict[str, Any]) -> Reply:
     incident_id, _, minutes = str(action["value"]).partition(":")
     if not (incident_id.isdigit() and minutes.isdigit()):
@@ -35,10 +36,6 @@ async def snooze(ctx: InteractionContext, action: dict[str, Any]) -> Reply:
     return outcome_reply(
         outcome, f":zzz: Snoozed {minutes} min: the next update for {incident.ref} is due by {when}.", ""
     )
-
-
-for _snooze in snooze_actions():
-    handlers.action(_snooze)(snooze)
 
 
 @handlers.action(POST_UPDATE_ACTION)

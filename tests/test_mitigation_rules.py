@@ -207,7 +207,8 @@ def test_the_resolve_prompt_with_several_mitigations_in_force_is_a_message_slack
     from datetime import UTC, datetime
 
     from bot.models import ActiveMitigation, Incident
-    from bot.render.mitigations import resolve_prompt, undo_actions
+    from bot.render.blocks import numbered_ids
+    from bot.render.mitigations import UNDO_ACTION, UNDO_BUTTONS, resolve_prompt
     from handlers.mitigate import handlers as mitigate_handlers
     from tests.slack_rules import check_blocks
 
@@ -220,4 +221,4 @@ def test_the_resolve_prompt_with_several_mitigations_in_force_is_a_message_slack
     row = [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
     assert [e["text"]["text"] for e in row] == ["Undo M1", "Undo M2", "Undo M3", "Undo M4", "Resolve anyway"]
     registered = {a.action_id for a in mitigate_handlers.actions}
-    assert {e["action_id"] for e in row[:4]} <= set(undo_actions()) <= registered
+    assert {e["action_id"] for e in row[:4]} <= set(numbered_ids(UNDO_ACTION, UNDO_BUTTONS)) <= registered

@@ -35,6 +35,17 @@ def button(action_id: str, text: str, value: str) -> Block:
     return {"type": "button", "action_id": action_id, "text": {"type": "plain_text", "text": text}, "value": value}
 
 
+def numbered(action_id: str, i: int) -> str:
+    """The id of the i-th of a block's buttons answered by one handler (`fb_snooze_1`): Slack refuses a block
+    holding two buttons with one action_id. The handler registers them all (HandlerTable.action's `numbered`)."""
+    return f"{action_id}_{i}"
+
+
+def numbered_ids(action_id: str, count: int) -> tuple[str, ...]:
+    """`action_id` itself (buttons posted before they were numbered) and its first `count` numbered ids."""
+    return (action_id, *(numbered(action_id, i) for i in range(count)))
+
+
 def actions(*elements: Block) -> Block:
     return {"type": "actions", "elements": list(elements)}
 

@@ -13,7 +13,7 @@ from bot.core.evidence_config import EvidenceConfig
 from bot.core.guide import YES, Answer, advice, choices, next_question, question_text
 from bot.core.guiding import Hint, recent
 from bot.core.what_changed import Changes
-from bot.render.blocks import Block, actions, button, clip, context, section
+from bot.render.blocks import Block, actions, button, clip, context, numbered, section
 from bot.render.mrkdwn import escape
 from bot.render.what_changed import change_buttons, change_text
 
@@ -105,7 +105,7 @@ def _playbook_buttons(view: GuideView, names: list[str]) -> list[Block]:
         return []
     elements = [
         button(
-            f"{PLAYBOOK_ACTION}_{i}",
+            numbered(PLAYBOOK_ACTION, i),
             f"Plan {name}"[:75],
             json.dumps({"i": view.incident_id, "p": name, "params": view.playbooks[name]}),
         )

@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.models import AuditEntry, Change, Incident, Mitigation, MitigationState, Outcome, Result
 from bot.models.evidence import Recovery
-from bot.render.blocks import Block, actions, button, chunks, clip, context, fitting, section
+from bot.render.blocks import Block, actions, button, chunks, clip, context, fitting, numbered, section
 from bot.render.evidence import recovery_lines, window_text
 from bot.render.mrkdwn import slack_time
 
@@ -16,12 +16,7 @@ APPROVE_ACTION = "fb_mit_approve"
 REJECT_ACTION = "fb_mit_reject"
 UNDO_ACTION = "fb_mit_undo"
 UNDO_BUTTONS = 4
-"""The resolve prompt's Undo buttons are `fb_mit_undo_0` ... `_3`: Slack refuses two buttons with one action_id
-in a block."""
-
-
-def undo_actions() -> tuple[str, ...]:
-    return (UNDO_ACTION, *(f"{UNDO_ACTION}_{i}" for i in range(UNDO_BUTTONS)))
+"""The resolve prompt's Undo buttons, numbered (`fb_mit_undo_0` ... `_3`)."""
 
 
 MITIGATE_ACTION = "fb_mitigate"
@@ -220,7 +215,7 @@ def resolve_prompt(incident: Incident, summary: str, recovery: Recovery | None =
         blocks += chunks(head, recovery_lines(recovery))
         blocks.append(context("Wait and run `verify` again, or resolve anyway: the override goes in the timeline."))
     undo = [
-        button(f"{UNDO_ACTION}_{i}", f"Undo M{a.number}", f"{incident.id}:{a.number}")
+        button(numbered(UNDO_ACTION, i), f"Undo M{a.number}", f"{incident.id}:{a.number}")
         for i, a in enumerate(incident.active[:UNDO_BUTTONS])
     ]
     anyway = button(

@@ -20,7 +20,7 @@ from bot.models import (
     StatusUpdated,
     TimelineEvent,
 )
-from bot.render.blocks import Block, actions, button, context, header, incident_fields, section
+from bot.render.blocks import Block, actions, button, context, header, incident_fields, numbered, section
 from bot.render.chart import with_chart
 from bot.render.evidence import EVIDENCE_ACTION, evidence_post
 from bot.render.mitigations import MITIGATE_ACTION, mitigation_post, result_post
@@ -31,12 +31,7 @@ CLAIM_IC_ACTION = "fb_claim_ic"
 POST_UPDATE_ACTION = "fb_post_update"
 SNOOZE_ACTION = "fb_snooze"
 SNOOZE_BUTTONS = 3
-"""A reminder's snooze buttons are `fb_snooze_0`, `_1`, ...: Slack refuses two buttons with one action_id in a
-block (reminders posted before carry the bare id, still answered)."""
-
-
-def snooze_actions() -> tuple[str, ...]:
-    return (SNOOZE_ACTION, *(f"{SNOOZE_ACTION}_{i}" for i in range(SNOOZE_BUTTONS)))
+"""A reminder's snooze buttons, numbered (`fb_snooze_0`, `_1`, ...)."""
 
 
 TOPIC_LIMIT = 250
@@ -127,7 +122,7 @@ def reminder(post: Post, config: IncidentConfig) -> tuple[str, list[Block]]:
         late = ago(timedelta(seconds=p.late_seconds))
         blocks.append(context(f"This reminder is {late} late: firebreak was not running when it came due."))
     snoozes = [
-        button(f"{SNOOZE_ACTION}_{i}", f"Snooze {m} min", f"{incident.id}:{m}")
+        button(numbered(SNOOZE_ACTION, i), f"Snooze {m} min", f"{incident.id}:{m}")
         for i, m in enumerate(config.reminders.snooze_minutes[:SNOOZE_BUTTONS])
     ]
     blocks.append(

@@ -8,16 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from bot.core.what_changed import Change, Changes, Mitigation, PoolSplit, Rollout, Sync, suggestion
-from bot.render.blocks import Block, actions, button, clip, context, section
+from bot.render.blocks import Block, actions, button, clip, context, numbered, section
 
 CHANGE_ACTION = "fb_change_mitigate"
 CHANGE_BUTTONS = 4
-"""A change's buttons are `fb_change_mitigate_0`, `_1`, ...: Slack refuses two buttons with one action_id in a
-block (buttons posted before carry the bare id, still answered)."""
-
-
-def change_actions() -> tuple[str, ...]:
-    return (CHANGE_ACTION, *(f"{CHANGE_ACTION}_{i}" for i in range(CHANGE_BUTTONS)))
+"""A change's buttons, numbered (`fb_change_mitigate_0`, `_1`, ...)."""
 
 
 VALUE_LIMIT = 2000
@@ -96,7 +91,7 @@ def change_buttons(incident_id: int, change: Change, cluster: str | None, max_no
             total = len(change.groups[0].nodes) if isinstance(change, PoolSplit) else len(named)
             if len(named) < total:
                 notes.append(f"The cordon button names the first {len(named)} of {total} nodes (a request's limit).")
-        elements.append(button(f"{CHANGE_ACTION}_{len(elements)}", label[:75], value))
+        elements.append(button(numbered(CHANGE_ACTION, len(elements)), label[:75], value))
     return (actions(*elements) if elements else None), " ".join(notes)
 
 
