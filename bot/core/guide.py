@@ -44,14 +44,6 @@ def next_question(answers: tuple[Answer, ...]) -> str | None:
     return "saturation" if "saturation" not in done else None
 
 
-def valid(answers: tuple[Answer, ...]) -> bool:
-    """Whether these answers are a path through the tree, each to the question asked at its turn."""
-    for i, a in enumerate(answers):
-        if next_question(answers[:i]) != a.question or a.answer not in choices(a.question):
-            return False
-    return True
-
-
 def advice(a: Answer) -> str:
     """What an answer means for the IC, in plain words (the renderer adds commands and buttons)."""
     if a.question == "impact":
