@@ -6,7 +6,6 @@ click from an older view records nothing."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,11 +17,11 @@ from bot.models import ActorKind, GuideAnswered, Incident
 from tests.conftest import make_settings
 from tests.harness import Harness, running
 from tests.kube_standin import KubeStandIn
+from tests.mitigation_driver import click
 from tests.prom_proc import Exporter, Prometheus
 from tests.slack_standin import SlackStandIn
 
 SCOPE = {"service": "checkout", "namespace": "serving"}
-CLICKS = itertools.count()
 
 
 @pytest.fixture
@@ -62,15 +61,8 @@ def context_of(message: dict[str, Any]) -> str:
 
 
 async def press(bot: Harness, incident: Incident, element: dict[str, Any], user: str = "UBOB") -> None:
-    await bot.interaction(
-        "block_actions",
-        user=user,
-        response_url=bot.slack.response_url(f"gf{next(CLICKS)}"),
-        channel={"id": incident.channel_id},
-        container={"type": "message", "channel_id": incident.channel_id, "is_ephemeral": True},
-        trigger_id=f"trig-gf-{next(CLICKS)}",
-        actions=[dict(element, action_ts="1.0")],
-    )
+    """Click one of the guide message's buttons (several share an action_id across blocks, so by its value)."""
+    await click(bot, incident, {"ts": "1.1"}, element["action_id"], user, value=element["value"])
 
 
 async def guide_events(bot: Harness, incident: Incident) -> list[tuple[str, str, str, bool]]:
